@@ -1,0 +1,68 @@
+// swift-tools-version:6.0
+// emud: a daemon hosting emulated AArch64 machines. GPL-2.0-or-later.
+import PackageDescription
+
+/// The interpreter's hot loop indexes unsafe buffers and touches class state on every instruction;
+/// dynamic exclusivity checks there cost more than the work itself (see ../shared/FACTS.md).
+let hotPathFlags: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"]),
+]
+
+let package = Package(
+    name: "emud",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "emud", targets: ["emud"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CCapstone", path: "Sources/CCapstone", pkgConfig: "capstone",
+            providers: [.apt(["libcapstone-dev"])]),
+        .systemLibrary(
+            name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]),
+        .target(name: "CEmudPlugin", path: "Sources/CEmudPlugin"),
+        .target(
+            name: "Machine",
+            dependencies: [.product(name: "Atomics", package: "swift-atomics")],
+            swiftSettings: hotPathFlags),
+        .target(
+            name: "Plugins",
+            dependencies: ["Machine", "CEmudPlugin", "CCapstone"]),
+        .target(
+            name: "GDBStub",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+        .target(
+            name: "Control",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+        .executableTarget(
+            name: "emud",
+            dependencies: [
+                "Machine", "Plugins", "GDBStub", "Control", "CSystemd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .testTarget(name: "MachineTests", dependencies: ["Machine"]),
+        .testTarget(name: "PluginsTests", dependencies: ["Plugins"]),
+        .testTarget(
+            name: "GDBStubTests",
+            dependencies: ["GDBStub", .product(name: "NIOEmbedded", package: "swift-nio")]),
+        .testTarget(name: "ControlTests", dependencies: ["Control"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Machine"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,430 @@
+import Foundation
+
+/// Everything needed to build a machine.
+public struct MachineConfiguration: Sendable {
+    public var cpus: Int = 1
+    public var ramSize: UInt64 = 128 << 20
+    /// Semihosting may open host files only inside this directory; nil refuses all host file access.
+    public var semihostingRoot: String? = nil
+    public var semihostingCommandLine: String = ""
+    public static let maxCPUs = 8
+
+    public init(cpus: Int = 1, ramSize: UInt64 = 128 << 20) {
+        self.cpus = cpus
+        self.ramSize = ramSize
+    }
+}
+
+public enum MachineError: Error, CustomStringConvertible {
+    case invalidCPUCount(Int)
+    case invalidMemorySize(UInt64)
+
+    public var description: String {
+        switch self {
+        case .invalidCPUCount(let n): return "--cpus \(n) is out of range: emud runs 1 to \(MachineConfiguration.maxCPUs) vCPUs per machine"
+        case .invalidMemorySize(let n): return "memory size \(n) bytes is out of range: use 1M to 3G (RAM lives at 0x40000000 on the virt board)"
+        }
+    }
+}
+
+/// The run state a machine reports.
+public enum MachineState: Equatable, Sendable {
+    case created
+    case running
+    /// Stopped by a user (pause) or by the debugger; `reason` says which.
+    case stopped(String)
+    case exited(Int32)
+    case failed(String)
+
+    public var name: String {
+        switch self {
+        case .created: return "created"
+        case .running: return "running"
+        case .stopped: return "stopped"
+        case .exited: return "exited"
+        case .failed: return "failed"
+        }
+    }
+}
+
+/// A debug stop of the whole machine (all-stop): which vCPU stopped and why.
+public struct DebugStopEvent: Sendable {
+    public let cpu: Int
+    public let reason: VCPUStop
+}
+
+/// One emulated AArch64 machine on the `virt` board, with one host thread per vCPU.
+///
+/// Run control and exclusive sections:
+/// - Each vCPU thread runs guest code outside the control lock and parks (waits on `control`) whenever the
+///   machine is paused, debug-stopped, in an exclusive section, or the vCPU is powered off. A parked vCPU
+///   touches no machine state, so the holder of an exclusive section may change anything.
+/// - `exclusive(_:)` may be called from any thread, including a vCPU thread outside its `run()` (that vCPU
+///   counts as parked), and nests on one thread. It kicks every running vCPU and waits until all are parked.
+/// - `tbFlush()`, plugin load/unload, gdb memory writes and resets run inside exclusive sections.
+/// - `pause()`, `resume()`, `step(cpu:)` and `shutdown()` may be called from any thread except a vCPU's.
+public final class Machine: PowerController, @unchecked Sendable {
+    public let id: String
+    public let configuration: MachineConfiguration
+    public let board: VirtBoard
+    public let vcpus: [VCPU]
+    public var memory: GuestMemory { board.memory }
+    public private(set) var image: GuestImage?
+
+    private let control = NSCondition()
+    private var threads: [Thread] = []
+    private var poweredOn: [Bool]
+    private var parked: [Bool]
+    private var paused = false
+    private var runOnly: Int? = nil
+    private var exclusivePending = 0
+    private var exclusiveOwner: Thread? = nil
+    private var exclusiveDepth = 0
+    private var shuttingDown = false
+    private var started = false
+    private var pendingReset = false
+    public private(set) var state: MachineState = .created
+    public private(set) var lastDebugStop: DebugStopEvent? = nil
+    public let createdAt = Date()
+
+    /// Called on a vCPU thread when the machine debug-stops (breakpoint, watchpoint, step), after every vCPU
+    /// has parked.
+    public var onDebugStop: ((DebugStopEvent) -> Void)?
+    /// Called once when the guest ends the machine or it fails.
+    public var onFinish: ((MachineState) -> Void)?
+
+    private static let vcpuKey = "emud.vcpu"
+
+    public init(id: String = "machine0", configuration: MachineConfiguration, console: Console) throws {
+        guard (1...MachineConfiguration.maxCPUs).contains(configuration.cpus) else {
+            throw MachineError.invalidCPUCount(configuration.cpus)
+        }
+        guard configuration.ramSize >= 1 << 20, configuration.ramSize <= 3 << 30 else {
+            throw MachineError.invalidMemorySize(configuration.ramSize)
+        }
+        self.id = id
+        self.configuration = configuration
+        board = VirtBoard(ramSize: configuration.ramSize, cpus: configuration.cpus, console: console,
+                          semihostingRoot: configuration.semihostingRoot)
+        board.semihosting.commandLine = configuration.semihostingCommandLine
+        var cpus: [VCPU] = []
+        for i in 0..<configuration.cpus { cpus.append(VCPU(index: i, memory: board.memory)) }
+        vcpus = cpus
+        poweredOn = Array(repeating: false, count: cpus.count)
+        parked = Array(repeating: true, count: cpus.count)
+        board.power = self
+        for cpu in cpus { cpu.platform = board }
+        board.gic.irqOutput = { [unowned self] cpu, level in self.vcpus[cpu].setIRQLine(level) }
+        board.memory.onCodeWrite = { [unowned self] page, mask in
+            for cpu in self.vcpus where mask & (1 << UInt8(cpu.index)) != 0 { cpu.requestInvalidate(page: page) }
+        }
+    }
+
+    /// Loads an image and points vCPU 0 at its entry (EL1h, interrupts masked), as QEMU does for an ELF `-kernel`.
+    public func load(_ image: GuestImage) throws {
+        try board.load(image)
+        self.image = image
+        vcpus[0].state.reset(entry: image.entry)
+        for cpu in vcpus.dropFirst() { cpu.state.reset(entry: 0) }
+    }
+
+    // MARK: life cycle
+
+    /// Starts the vCPU threads; vCPU 0 runs, secondaries wait for PSCI CPU_ON. With `paused`, vCPU 0 waits
+    /// for `resume()` before its first instruction.
+    public func start(paused startPaused: Bool = false) {
+        control.lock()
+        guard !started else { control.unlock(); return }
+        started = true
+        poweredOn[0] = true
+        paused = startPaused
+        state = startPaused ? .stopped("paused") : .running
+        for i in 0..<vcpus.count {
+            let thread = Thread { [unowned self] in self.vcpuThread(i) }
+            thread.name = "\(id)-vcpu\(i)"
+            thread.stackSize = 8 << 20
+            thread.threadDictionary[Self.vcpuKey] = i
+            threads.append(thread)
+        }
+        control.unlock()
+        for t in threads { t.start() }
+    }
+
+    /// Waits until the machine has exited or failed; nil on timeout.
+    public func waitForFinish(timeout: TimeInterval? = nil) -> MachineState? {
+        let deadline = timeout.map { Date(timeIntervalSinceNow: $0) }
+        control.lock()
+        defer { control.unlock() }
+        while true {
+            switch state {
+            case .exited, .failed: return state
+            default: break
+            }
+            if let deadline {
+                if !control.wait(until: deadline) { return nil }
+            } else {
+                control.wait()
+            }
+        }
+    }
+
+    /// Waits until the machine is no longer running (stopped, exited or failed); nil on timeout.
+    public func waitUntilNotRunning(timeout: TimeInterval) -> MachineState? {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        control.lock()
+        defer { control.unlock() }
+        while state == .running {
+            if !control.wait(until: deadline) { return nil }
+        }
+        return state
+    }
+
+    private var isFinished: Bool {
+        switch state { case .exited, .failed: return true; default: return false }
+    }
+
+    /// Stops every vCPU thread and waits for them. The machine cannot be started again.
+    public func shutdown() {
+        control.lock()
+        shuttingDown = true
+        control.broadcast()
+        control.unlock()
+        for cpu in vcpus { cpu.requestStop() }
+        control.lock()
+        while parked.contains(false) { control.wait() }
+        control.unlock()
+    }
+
+    /// Pauses the machine (all vCPUs parked) and returns once they are.
+    public func pause(reason: String = "paused") {
+        control.lock()
+        guard !isFinished else { control.unlock(); return }
+        paused = true
+        if state == .running { state = .stopped(reason) }
+        control.broadcast()
+        control.unlock()
+        for cpu in vcpus { cpu.requestStop() }
+        waitAllParked()
+    }
+
+    /// Resumes a paused or debug-stopped machine.
+    public func resume() {
+        control.lock()
+        guard !isFinished else { control.unlock(); return }
+        paused = false
+        runOnly = nil
+        state = .running
+        control.broadcast()
+        control.unlock()
+    }
+
+    /// Executes one instruction on `cpu` with the others held (gdb `stepi`). Returns when it has stopped again.
+    public func step(cpu index: Int) {
+        control.lock()
+        guard !isFinished, index < vcpus.count else { control.unlock(); return }
+        vcpus[index].singleStep = true
+        runOnly = index
+        paused = false
+        state = .running
+        control.broadcast()
+        control.unlock()
+    }
+
+    private func waitAllParked() {
+        control.lock()
+        let me = Thread.current.threadDictionary[Self.vcpuKey] as? Int
+        while (0..<vcpus.count).contains(where: { !parked[$0] && $0 != me }) { control.wait() }
+        control.unlock()
+    }
+
+    // MARK: exclusive sections
+
+    /// Runs `body` while every vCPU is parked at a block boundary (QEMU's start_exclusive/end_exclusive).
+    /// Nested calls from the same thread run directly.
+    public func exclusive<T>(_ body: () throws -> T) rethrows -> T {
+        control.lock()
+        if exclusiveOwner === Thread.current {
+            exclusiveDepth += 1
+            control.unlock()
+            defer { control.lock(); exclusiveDepth -= 1; control.unlock() }
+            return try body()
+        }
+        while exclusivePending > 0 { control.wait() }
+        exclusivePending = 1
+        exclusiveOwner = Thread.current
+        exclusiveDepth = 1
+        control.unlock()
+        for cpu in vcpus { cpu.requestStop() }
+        waitAllParked()
+        defer {
+            control.lock()
+            exclusivePending = 0
+            exclusiveOwner = nil
+            exclusiveDepth = 0
+            control.broadcast()
+            control.unlock()
+        }
+        return try body()
+    }
+
+    /// Queues work to run in an exclusive section as soon as possible (QEMU's async_safe_run_on_cpu).
+    public func runSafely(_ work: @escaping @Sendable () -> Void) {
+        DispatchQueue.global().async { [weak self] in self?.exclusive { work() } }
+    }
+
+    /// Empties every vCPU's translation-block cache, in an exclusive section.
+    public func tbFlush() {
+        exclusive { for cpu in vcpus { cpu.flushTranslations() } }
+    }
+
+    /// Writes guest memory from outside the guest (gdb, control socket), invalidating translated code.
+    public func writeMemory(_ address: UInt64, _ bytes: [UInt8]) -> Bool {
+        exclusive { memory.writeBytes(address, bytes) }
+    }
+
+    // MARK: statistics
+
+    public var instructionsExecuted: UInt64 { vcpus.reduce(0) { $0 &+ $1.instructionsExecuted } }
+
+    public var translationStatistics: TranslationStatistics {
+        var total = TranslationStatistics()
+        for cpu in vcpus {
+            let s = cpu.cache.stats
+            total.blocksTranslated += s.blocksTranslated
+            total.instructionsTranslated += s.instructionsTranslated
+            total.flushes += s.flushes
+            total.invalidations += s.invalidations
+            total.liveBlocks += cpu.cache.liveBlocks
+        }
+        return total
+    }
+
+    public var undefinedInstructions: [EncodingGroup: UInt64] {
+        var out: [EncodingGroup: UInt64] = [:]
+        for cpu in vcpus {
+            for g in EncodingGroup.allCases where cpu.undefinedByGroup[g.rawValue] > 0 {
+                out[g, default: 0] += cpu.undefinedByGroup[g.rawValue]
+            }
+        }
+        return out
+    }
+
+    // MARK: PSCI power control
+
+    func cpuOn(mpidr: UInt64, entry: UInt64, context: UInt64) -> Int64 {
+        let target = Int(mpidr & 0xff)
+        guard mpidr & ~0xff == 0 || mpidr & ~0xff == 0x8000_0000, target < vcpus.count else { return VirtBoard.invalidParameters }
+        control.lock()
+        defer { control.unlock() }
+        if poweredOn[target] { return VirtBoard.alreadyOn }
+        let cpu = vcpus[target]
+        let identity = cpu.state.sys.identity
+        cpu.state.reset(entry: entry)
+        cpu.state.sys.identity = identity
+        cpu.state.x[0] = context
+        poweredOn[target] = true
+        control.broadcast()
+        return VirtBoard.success
+    }
+
+    func affinityInfo(mpidr: UInt64, level: UInt64) -> Int64 {
+        let target = Int(mpidr & 0xff)
+        guard level == 0, target < vcpus.count else { return VirtBoard.invalidParameters }
+        control.lock()
+        defer { control.unlock() }
+        return poweredOn[target] ? 0 : 1
+    }
+
+    // MARK: vCPU threads
+
+    private func mayRun(_ i: Int) -> Bool {
+        poweredOn[i] && !paused && exclusivePending == 0 && (runOnly == nil || runOnly == i) && !pendingReset
+    }
+
+    private func vcpuThread(_ i: Int) {
+        let cpu = vcpus[i]
+        control.lock()
+        while true {
+            while !shuttingDown && !mayRun(i) {
+                if !parked[i] { parked[i] = true; control.broadcast() }
+                control.wait()
+            }
+            if shuttingDown { break }
+            parked[i] = false
+            cpu.clearStopRequest()
+            control.unlock()
+            let stop = cpu.run()
+            control.lock()
+            switch stop {
+            case .stopRequested:
+                continue
+            case .poweredOff:
+                poweredOn[i] = false
+            case .exited(let code):
+                finish(.exited(code))
+            case .unsupported(let message):
+                finish(.failed(message))
+            case .reset:
+                pendingReset = true
+                parked[i] = true
+                control.broadcast()
+                control.unlock()
+                for other in vcpus where other.index != i { other.requestStop() }
+                waitAllParked()
+                performReset()
+                control.lock()
+                pendingReset = false
+                parked[i] = false
+                control.broadcast()
+            case .breakpoint, .watchpoint, .stepped:
+                cpu.singleStep = false
+                runOnly = nil
+                paused = true
+                state = .stopped("debug")
+                let event = DebugStopEvent(cpu: i, reason: stop)
+                lastDebugStop = event
+                parked[i] = true
+                control.broadcast()
+                control.unlock()
+                for other in vcpus where other.index != i { other.requestStop() }
+                waitAllParked()
+                onDebugStop?(event)
+                control.lock()
+            }
+        }
+        parked[i] = true
+        control.broadcast()
+        control.unlock()
+    }
+
+    /// Called with the control lock held.
+    private func finish(_ final: MachineState) {
+        guard !isFinished else { return }
+        state = final
+        shuttingDown = true
+        control.broadcast()
+        for cpu in vcpus { cpu.requestStop() }
+        let callback = onFinish
+        DispatchQueue.global().async { callback?(final) }
+    }
+
+    /// PSCI SYSTEM_RESET or a reset request: reload the image, vCPU 0 at its entry, secondaries off.
+    /// Runs with every vCPU parked.
+    private func performReset() {
+        if let image { try? board.load(image) }
+        for cpu in vcpus {
+            cpu.flushTranslations()
+            let identity = cpu.state.sys.identity
+            cpu.state.reset(entry: cpu.index == 0 ? (image?.entry ?? 0) : 0)
+            cpu.state.sys.identity = identity
+        }
+        control.lock()
+        for i in 0..<poweredOn.count { poweredOn[i] = i == 0 }
+        control.unlock()
+    }
+
+    /// Resets the machine from outside (gdb `monitor reset`, control `machine-reset`).
+    public func reset() {
+        exclusive { performReset() }
+    }
+}

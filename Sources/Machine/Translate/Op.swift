@@ -1,0 +1,123 @@
+/// One pre-decoded guest instruction: plain data, dispatched by the interpreter's `switch` over `code`.
+///
+/// Register fields are already resolved to `CPUState.x` slots (31 = SP, 32 = zero source, 33 = discarded
+/// destination), immediates are already expanded, PC-relative targets are absolute. Field meaning per code
+/// is documented next to each `OpCode` case; unused fields are zero.
+public struct Op {
+    public var code: OpCode
+    public var d: UInt8 = 0
+    public var n: UInt8 = 0
+    public var m: UInt8 = 0
+    public var a: UInt8 = 0
+    /// Small operand: shift amount, condition, size, bit number, depending on `code`.
+    public var s: UInt8 = 0
+    /// Flags, see `OpFlags`.
+    public var f: UInt8 = 0
+    public var imm: UInt64 = 0
+    public var imm2: UInt64 = 0
+
+    init(_ code: OpCode, d: Int = 0, n: Int = 0, m: Int = 0, a: Int = 0, s: Int = 0, f: UInt8 = 0,
+         imm: UInt64 = 0, imm2: UInt64 = 0) {
+        self.code = code
+        self.d = UInt8(truncatingIfNeeded: d)
+        self.n = UInt8(truncatingIfNeeded: n)
+        self.m = UInt8(truncatingIfNeeded: m)
+        self.a = UInt8(truncatingIfNeeded: a)
+        self.s = UInt8(truncatingIfNeeded: s)
+        self.f = f
+        self.imm = imm
+        self.imm2 = imm2
+    }
+}
+
+public enum OpFlags {
+    /// 64-bit operation (sf = 1).
+    static let sf: UInt8 = 1
+    /// Sets NZCV.
+    static let setFlags: UInt8 = 2
+    /// Sign-extending load / signed operation.
+    static let signed: UInt8 = 4
+    /// Invert the second operand (BIC, ORN, EON) / negate (CCMN vs CCMP is `add`).
+    static let invert: UInt8 = 8
+    /// Load-acquire / store-release ordering.
+    static let ordered: UInt8 = 16
+    /// Second variant (CBNZ vs CBZ, TBNZ vs TBZ, CRC32C vs CRC32, CCMP with immediate, ...).
+    static let alt: UInt8 = 32
+    /// Destination is 32 bits wide (zero-extended into X).
+    static let dest32: UInt8 = 64
+    /// Acquire side for acquire/release atomics.
+    static let acquire: UInt8 = 128
+}
+
+/// Operations the interpreter executes. `n`, `m`, `a` are sources, `d` the destination unless noted.
+public enum OpCode: UInt16 {
+    // Data processing, immediate
+    case movImm             // d = imm
+    case movk               // d = (d & ~imm2) | imm
+    case addImm64, addImm32, subImm64, subImm32
+    case addsImm, subsImm   // f.sf selects width
+    case andImm, orrImm, eorImm, andsImm
+    case ubfm, sbfm, bfm    // s = rotate, imm = wmask, imm2 = tmask; f.sf
+    case lslImm64, lsrImm64, asrImm64 // s = amount
+    case extr               // s = lsb; f.sf
+    // Data processing, register
+    case addShifted, subShifted      // a = shift type, s = amount; f.sf|setFlags
+    case addExtended, subExtended    // a = option, s = shift; f.sf|setFlags
+    case adc, sbc                    // f.sf|setFlags
+    case andShifted, orrShifted, eorShifted // a = shift type, s = amount; f.sf|invert|setFlags(and)
+    case csel, csinc, csinv, csneg   // a = cond; f.sf
+    case ccmp                        // a = cond, s = nzcv, imm = operand when f.alt; f.invert = CCMN; f.sf
+    case rbit, rev16, rev32, rev64, clz, cls // f.sf
+    case udiv, sdiv, lslv, lsrv, asrv, rorv  // f.sf
+    case crc32              // s = log2 size; f.alt = CRC32C
+    case madd, msub         // d = a ± n*m; f.sf
+    case smaddl, smsubl, umaddl, umsubl
+    case smulh, umulh
+    // Branches (imm = target, imm2 = fall-through / return address)
+    case b, bl
+    case br, blr, ret       // n = target register
+    case cbz                // n = tested; f.sf; f.alt = CBNZ
+    case tbz                // n = tested; s = bit; f.alt = TBNZ
+    case bcond              // a = cond
+    // Exceptions and system
+    case svc, hvc, smc, brk, hlt  // imm = imm16
+    case undefined          // a = encoding group; imm = instruction word
+    case fpTrap             // FP/AdvSIMD instruction while CPACR_EL1 traps it
+    case eret
+    case mrs                // d = destination, imm = SysReg key
+    case msr                // n = source, imm = SysReg key
+    case msrImm             // s = field (0 SPSel, 1 DAIFSet, 2 DAIFClr), imm = value
+    case msrNZCV            // fast path of MSR NZCV
+    case mrsNZCV
+    case nop
+    case wfi, wfe, sev, sevl
+    case clrex
+    case barrier            // s = 0 DMB, 1 DSB
+    case isb                // ends the block
+    case dcZva              // n = address register
+    case endBlock           // instruction with no effect that must end the block (IC IVAU, IC IALLU...)
+    // Loads and stores; s = log2(size), f.signed, f.dest32
+    case ldrImm, ldrPre, ldrPost, ldrReg, strImm, strPre, strPost, strReg
+    //   Imm: address = n + imm; Pre/Post: writeback n; Reg: address = n + extend(m, a) << imm
+    case ldrLit             // imm = absolute address
+    case ldp, stp           // a = 0 offset, 1 pre, 2 post; m = second register; imm = signed offset
+    case ldxr, stxr         // stxr: a = status register; f.ordered
+    case ldxp, stxp         // m = second register
+    case ldar, stlr
+    case atomic             // a = AtomicOp; d = Rt (old value), m = Rs (operand); s = size
+    case cas                // m = Rs (compare, receives old), d = Rt (new)
+    case casp               // m = Rs pair, d = Rt pair
+    // SIMD&FP loads and stores; s = log2 size (0 B ... 4 Q), d = V register
+    case vldrImm, vldrPre, vldrPost, vldrReg, vstrImm, vstrPre, vstrPost, vstrReg
+    case vldrLit
+    case vldp, vstp         // a = mode as ldp
+    case vldst              // LD1–4/ST1–4/LD1R: see SIMDStructures.swift; imm2 packs the layout
+    // SIMD and FP moves and integer AdvSIMD operations, see AdvSIMD.swift
+    case fmovToGeneral      // d = X, n = V; s = 0 (32-bit lo), 1 (64-bit lo), 2 (64-bit hi)
+    case fmovFromGeneral    // d = V, n = X; s as above
+    case simd               // a = SIMDOp, s = esize log2, f.alt = Q (128-bit); imm = immediate
+}
+
+public enum AtomicOp: UInt8 {
+    case add, clr, eor, set, smax, smin, umax, umin, swp
+}

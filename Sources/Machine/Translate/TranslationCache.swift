@@ -1,0 +1,144 @@
+/// A translated block: a run of `count` consecutive guest instructions starting at `pc`, decoded into
+/// `count` operations at `start` in the cache's operation pool (one operation per instruction, so the
+/// instruction at operation i is at `pc + 4 * (i - start)`).
+public struct TranslationBlock {
+    public var key: UInt64
+    public var pc: UInt64
+    public var start: Int32
+    public var count: Int32
+    /// Block starts at a gdb breakpoint: the run loop stops before executing it.
+    public var breakpoint: Bool
+    public var valid: Bool
+    /// Direct successors seen last time (key, block index), checked before the jump cache.
+    var chainKey0: UInt64 = ~0
+    var chainIndex0: Int32 = -1
+    var chainKey1: UInt64 = ~0
+    var chainIndex1: Int32 = -1
+}
+
+/// Statistics a machine reports (`info tb`, query-machines).
+public struct TranslationStatistics: Sendable {
+    public var blocksTranslated: UInt64 = 0
+    public var instructionsTranslated: UInt64 = 0
+    public var flushes: UInt64 = 0
+    public var invalidations: UInt64 = 0
+    public var chainHits: UInt64 = 0
+    public var jumpCacheHits: UInt64 = 0
+    public var lookups: UInt64 = 0
+    public var liveBlocks: Int = 0
+}
+
+/// One vCPU's translation-block cache.
+///
+/// Owned by its vCPU thread: only that thread translates, looks up, invalidates or flushes it. Other threads
+/// ask for invalidation through the vCPU (`VCPU.requestInvalidate` / `requestFlush`), which the vCPU serves
+/// at its next block boundary; `Machine.tbFlush()` does it for all vCPUs inside an exclusive section.
+public final class TranslationCache {
+    public static let maxBlockInstructions = 256
+    static let jumpCacheSize = 1 << 12
+    let poolCapacity: Int
+    var ops: UnsafeMutablePointer<Op>
+    var opsUsed = 0
+    var blocks: UnsafeMutablePointer<TranslationBlock>
+    let blockCapacity: Int
+    var blockCount = 0
+    var map: [UInt64: Int32] = [:]
+    /// Direct-mapped: (key, block index).
+    var jumpKeys: UnsafeMutablePointer<UInt64>
+    var jumpIndex: UnsafeMutablePointer<Int32>
+    var pageBlocks: [UInt64: [Int32]] = [:]
+    public var stats = TranslationStatistics()
+
+    init(poolCapacity: Int = 1 << 20, blockCapacity: Int = 1 << 16) {
+        self.poolCapacity = poolCapacity
+        self.blockCapacity = blockCapacity
+        ops = .allocate(capacity: poolCapacity)
+        blocks = .allocate(capacity: blockCapacity)
+        jumpKeys = .allocate(capacity: Self.jumpCacheSize)
+        jumpKeys.initialize(repeating: ~0, count: Self.jumpCacheSize)
+        jumpIndex = .allocate(capacity: Self.jumpCacheSize)
+        jumpIndex.initialize(repeating: -1, count: Self.jumpCacheSize)
+    }
+
+    deinit {
+        ops.deinitialize(count: opsUsed)
+        ops.deallocate()
+        blocks.deinitialize(count: blockCount)
+        blocks.deallocate()
+        jumpKeys.deallocate()
+        jumpIndex.deallocate()
+    }
+
+    @inline(__always) static func jumpSlot(_ key: UInt64) -> Int { Int((key >> 2) & UInt64(jumpCacheSize - 1)) }
+
+    @inline(__always) func lookup(_ key: UInt64) -> Int32 {
+        let slot = Self.jumpSlot(key)
+        if jumpKeys[slot] == key { return jumpIndex[slot] }
+        if let index = map[key] {
+            jumpKeys[slot] = key
+            jumpIndex[slot] = index
+            return index
+        }
+        return -1
+    }
+
+    /// Whether there is room for one more block of the largest size.
+    var hasRoom: Bool { opsUsed + Self.maxBlockInstructions <= poolCapacity && blockCount < blockCapacity }
+
+    func add(key: UInt64, pc: UInt64, ops newOps: UnsafeBufferPointer<Op>, breakpoint: Bool, pages: (UInt64, UInt64)) -> Int32 {
+        let start = opsUsed
+        (ops + start).initialize(from: newOps.baseAddress!, count: newOps.count)
+        opsUsed += newOps.count
+        let index = Int32(blockCount)
+        (blocks + blockCount).initialize(to: TranslationBlock(key: key, pc: pc, start: Int32(start), count: Int32(newOps.count),
+                                                               breakpoint: breakpoint, valid: true))
+        blockCount += 1
+        map[key] = index
+        let slot = Self.jumpSlot(key)
+        jumpKeys[slot] = key
+        jumpIndex[slot] = index
+        pageBlocks[pages.0, default: []].append(index)
+        if pages.1 != pages.0 { pageBlocks[pages.1, default: []].append(index) }
+        stats.blocksTranslated += 1
+        stats.instructionsTranslated += UInt64(newOps.count)
+        return index
+    }
+
+    /// Drops every block that holds code from RAM page `page`. Returns whether anything was dropped.
+    @discardableResult
+    func invalidate(page: UInt64) -> Bool {
+        guard let list = pageBlocks.removeValue(forKey: page) else { return false }
+        for index in list where blocks[Int(index)].valid {
+            blocks[Int(index)].valid = false
+            map.removeValue(forKey: blocks[Int(index)].key)
+        }
+        unlinkAll()
+        stats.invalidations += 1
+        return true
+    }
+
+    /// Forgets every chain link and jump-cache entry (blocks stay valid).
+    func unlinkAll() {
+        jumpKeys.update(repeating: ~0, count: Self.jumpCacheSize)
+        for i in 0..<blockCount {
+            blocks[i].chainKey0 = ~0
+            blocks[i].chainKey1 = ~0
+        }
+    }
+
+    /// Empties the cache. Pages that held code are returned so the caller can clear their code marks.
+    func flush() -> [UInt64] {
+        let pages = Array(pageBlocks.keys)
+        ops.deinitialize(count: opsUsed)
+        opsUsed = 0
+        blocks.deinitialize(count: blockCount)
+        blockCount = 0
+        map.removeAll(keepingCapacity: true)
+        pageBlocks.removeAll(keepingCapacity: true)
+        jumpKeys.update(repeating: ~0, count: Self.jumpCacheSize)
+        stats.flushes += 1
+        return pages
+    }
+
+    public var liveBlocks: Int { map.count }
+}

@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import Machine
+
+@main
+struct Emud: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "emud",
+        abstract: "Hosts emulated AArch64 machines (QEMU's virt board) for debugging and instrumentation.",
+        version: version,
+        subcommands: [Run.self],
+        defaultSubcommand: nil
+    )
+}
+
+/// Parses sizes such as 134217728, 128M, 1G, 512K.
+func parseSize(_ text: String) -> UInt64? {
+    let t = text.trimmingCharacters(in: .whitespaces).uppercased()
+    guard let last = t.last else { return nil }
+    let multipliers: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+    if let m = multipliers[last] {
+        guard let n = UInt64(t.dropLast()), n.multipliedReportingOverflow(by: m).overflow == false else { return nil }
+        return n * m
+    }
+    if last == "B", let n = UInt64(t.dropLast()) { return n }
+    return UInt64(t)
+}
+
+func standardError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one machine in the foreground: guest console on stdout, exit status = the guest's exit code.")
+
+    @Option(help: "Number of vCPUs (1-\(MachineConfiguration.maxCPUs)).")
+    var cpus: Int = 1
+
+    @Option(help: "Guest RAM size, e.g. 128M or 1G.")
+    var memory: String = "128M"
+
+    @Option(name: .customLong("load-address"), help: "Load IMAGE as a flat binary at this address (hex with 0x) instead of as an ELF.")
+    var loadAddress: String?
+
+    @Option(name: .customLong("semihosting-root"), help: "Allow semihosting host file access inside this directory only.")
+    var semihostingRoot: String?
+
+    @Flag(help: "Print execution statistics on stderr when the machine ends.")
+    var stats = false
+
+    @Argument(help: "The guest image (ELF64 AArch64, or a flat binary with --load-address).")
+    var image: String
+
+    func run() throws {
+        guard let ramSize = parseSize(memory) else {
+            standardError("emud: invalid --memory '\(memory)': use a byte count or a size such as 128M or 1G")
+            throw ExitCode(2)
+        }
+        let guest: GuestImage
+        do {
+            if let loadAddress {
+                let text = loadAddress.hasPrefix("0x") ? String(loadAddress.dropFirst(2)) : loadAddress
+                guard let address = UInt64(text, radix: 16) else {
+                    standardError("emud: invalid --load-address '\(loadAddress)': use a hex address such as 0x40080000")
+                    throw ExitCode(2)
+                }
+                guest = try ELFLoader.flat(path: image, address: address)
+            } else {
+                guest = try ELFLoader.load(path: image)
+            }
+        } catch let error as ImageError {
+            standardError("emud: \(error)")
+            throw ExitCode(2)
+        }
+        var config = MachineConfiguration(cpus: cpus, ramSize: ramSize)
+        config.semihostingRoot = semihostingRoot
+        let machine: Machine
+        do {
+            machine = try Machine(configuration: config, console: Console.fileDescriptor(1))
+            try machine.load(guest)
+        } catch {
+            standardError("emud: \(error)")
+            throw ExitCode(2)
+        }
+        let started = Date()
+        machine.start()
+        let final = machine.waitForFinish()
+        let seconds = Date().timeIntervalSince(started)
+        machine.shutdown()
+        if stats {
+            let t = machine.translationStatistics
+            var line = String(format: "emud-stats: instructions=%llu seconds=%.6f blocks=%llu flushes=%llu invalidations=%llu",
+                              machine.instructionsExecuted, seconds, t.blocksTranslated, t.flushes, t.invalidations)
+            for (group, count) in machine.undefinedInstructions.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                line += " undefined.\(group.name)=\(count)"
+            }
+            standardError(line)
+        }
+        switch final {
+        case .exited(let code)?:
+            throw ExitCode(code)
+        case .failed(let message)?:
+            standardError("emud: machine failed: \(message)")
+            throw ExitCode(125)
+        default:
+            throw ExitCode(125)
+        }
+    }
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# `make bench`: runs each benchmark guest under emud and under QEMU and prints a table of guest
+# instructions, emud's speed in MIPS, both wall-clock times and their ratio, and the geometric
+# mean of emud's MIPS.
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Environment (set by the top-level Makefile):
+#   EMUD_BIN      the emud binary (release build)
+#   EMUD_GUESTS   the directory holding bench-*.elf (built by Tests/Guests/Makefile)
+#   BENCH_REPEAT  runs of each workload on each side; the fastest counts (default 1)
+#   BENCH_TIMEOUT seconds one run may take before it is killed (default 600)
+# Options:
+#   --qemu-only   time QEMU alone (for when emud is not built)
+set -euo pipefail
+
+WORKLOADS=(sha256 qsort interp crc32 matmul)
+QEMU=qemu-system-aarch64
+QEMU_ARGS=(-M virt -cpu cortex-a76 -nographic -semihosting -net none -kernel)
+REPEAT=${BENCH_REPEAT:-1}
+TIMEOUT=${BENCH_TIMEOUT:-600}
+
+qemu_only=0
+for arg in "$@"; do
+    case $arg in
+    --qemu-only) qemu_only=1 ;;
+    *) echo "usage: $0 [--qemu-only]" >&2; exit 2 ;;
+    esac
+done
+
+die() { echo "run-bench: $*" >&2; exit 1; }
+
+[[ -n ${EMUD_GUESTS:-} && -d $EMUD_GUESTS ]] ||
+    die "EMUD_GUESTS is not a directory; run \`make bench\`, which builds the benchmark guests"
+command -v "$QEMU" >/dev/null || die "$QEMU not found: apt-get install qemu-system-arm"
+if ((!qemu_only)); then
+    [[ -n ${EMUD_BIN:-} && -x $EMUD_BIN ]] ||
+        die "EMUD_BIN is not an executable; run \`make bench\` (or pass --qemu-only to time QEMU alone)"
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# run_timed OUT ERR COMMAND...: runs COMMAND with its output in files, and prints its wall time in
+# seconds. Fails if the command does.
+run_timed() {
+    local out=$1 err=$2 start end status=0
+    shift 2
+    start=$EPOCHREALTIME
+    timeout --kill-after=5 "$TIMEOUT" "$@" >"$out" 2>"$err" </dev/null || status=$?
+    end=$EPOCHREALTIME
+    if ((status != 0)); then
+        echo "run-bench: '$*' failed with status $status (124: timed out after ${TIMEOUT}s)" >&2
+        tail -n 5 "$err" >&2
+        return 1
+    fi
+    awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f\n", e - s }'
+}
+
+# fastest TIMES...: the smallest number.
+fastest() { printf '%s\n' "$@" | sort -g | head -n 1; }
+
+printf '%-10s %15s %10s %11s %11s %10s\n' workload instructions "emud MIPS" "emud time" "QEMU time" emud/QEMU
+mismatches=0
+mips_list=()
+for name in "${WORKLOADS[@]}"; do
+    elf=$EMUD_GUESTS/bench-$name.elf
+    [[ -f $elf ]] || die "$elf is missing; run \`make bench\`, which builds it"
+
+    qemu_times=()
+    for ((i = 0; i < REPEAT; i++)); do
+        qemu_times+=("$(run_timed "$work/qemu.out" "$work/qemu.err" "$QEMU" "${QEMU_ARGS[@]}" "$elf")")
+    done
+    qemu_time=$(fastest "${qemu_times[@]}")
+    # Semihosting output arrives on QEMU's stderr, UART output on its stdout; emud prints both on stdout.
+    cat "$work/qemu.out" "$work/qemu.err" >"$work/qemu.all"
+
+    if ((qemu_only)); then
+        printf '%-10s %15s %10s %11s %10.3fs %10s\n' "$name" - - - "$qemu_time" -
+        continue
+    fi
+
+    emud_times=()
+    best_seconds="" instructions=""
+    for ((i = 0; i < REPEAT; i++)); do
+        emud_times+=("$(run_timed "$work/emud.out" "$work/emud.err" "$EMUD_BIN" run --stats "$elf")")
+        stats=$(grep -o 'emud-stats: instructions=[0-9]* seconds=[0-9.eE+-]*' "$work/emud.err" | tail -n 1) ||
+            die "emud printed no 'emud-stats: instructions=N seconds=S' line on stderr for $name"
+        instructions=${stats#*instructions=}
+        instructions=${instructions%% *}
+        seconds=${stats##*seconds=}
+        best_seconds=$(fastest $seconds $best_seconds)
+    done
+    emud_time=$(fastest "${emud_times[@]}")
+    if ! cmp -s "$work/emud.out" "$work/qemu.all"; then
+        echo "run-bench: emud's output for $name differs from QEMU's:" >&2
+        diff "$work/qemu.all" "$work/emud.out" | head -n 6 >&2 || true
+        mismatches=$((mismatches + 1))
+    fi
+    mips=$(awk -v n="$instructions" -v s="$best_seconds" 'BEGIN { printf "%.1f\n", s > 0 ? n / s / 1e6 : 0 }')
+    mips_list+=("$mips")
+    awk -v name="$name" -v n="$instructions" -v mips="$mips" -v et="$emud_time" -v qt="$qemu_time" \
+        'BEGIN { printf "%-10s %15d %10.1f %10.3fs %10.3fs %9.2fx\n", name, n, mips, et, qt, qt > 0 ? et / qt : 0 }'
+done
+
+if ((!qemu_only)); then
+    printf '%s\n' "${mips_list[@]}" |
+        awk '$1 > 0 { sum += log($1); n++ } END { if (n) printf "geometric mean of emud MIPS: %.1f\n", exp(sum / n) }'
+    if ((mismatches)); then
+        die "$mismatches workload(s) printed something other than QEMU did; their numbers measure a wrong run"
+    fi
+fi

@@ -1,0 +1,216 @@
+// emud: tests for the GDB remote protocol. GPL-2.0-or-later.
+
+import Foundation
+import GDBStub
+import Testing
+
+private let gdbPath = "/usr/bin/gdb-multiarch"
+
+/// Plays a running machine: `step` advances pc by one instruction; `continue` triggers the first
+/// write watchpoint (storing 0xfeedface there), else runs to the lowest software breakpoint, else
+/// exits with code 7. Stops are reported from another thread, as vCPU threads would.
+private func playMachine(_ target: FakeTarget, _ actions: [ThreadAction]) {
+    let reporter = target.reporter
+    func pc(_ thread: Int) -> UInt64 {
+        let bytes = target.registers(thread)[256..<264]
+        return bytes.reversed().reduce(0) { $0 << 8 | UInt64($1) }
+    }
+    if let step = actions.first(where: { if case .step = $0.action { true } else { false } }) {
+        _ = target.writeRegister(thread: step.thread, number: AArch64RegisterLayout.pc, bytes: le(pc(step.thread) + 4))
+        Thread.detachNewThread { reporter?.targetStopped(.signal(.trap, thread: step.thread)) }
+    } else if let watch = target.breakpoints.first(where: { $0.kind == .watchpoint(.write) }) {
+        _ = target.writeMemory(address: watch.address, bytes: le32(0xfeed_face))
+        Thread.detachNewThread { reporter?.targetStopped(.watchpoint(.write, address: watch.address, thread: 2)) }
+    } else if let breakpoint = target.breakpoints.filter({ $0.kind == .software }).min(by: { $0.address < $1.address }) {
+        _ = target.writeRegister(thread: 1, number: AArch64RegisterLayout.pc, bytes: le(breakpoint.address))
+        Thread.detachNewThread { reporter?.targetStopped(.softwareBreakpoint(thread: 1)) }
+    } else {
+        Thread.detachNewThread { reporter?.targetStopped(.exited(code: 7)) }
+    }
+}
+
+/// Runs gdb-multiarch in batch mode against `address` with `commands`; returns its output.
+/// `whileRunning` gets the process once it has started (to send it signals).
+private func runGDB(
+    port: Int, commands: [String], whileRunning: @escaping @Sendable (Process) -> Void = { _ in }
+) async throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: gdbPath)
+    process.arguments =
+        ["-q", "-nx", "-batch", "-ex", "set remotetimeout 10", "-ex", "target remote 127.0.0.1:\(port)"]
+        + commands.flatMap { ["-ex", $0] }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    whileRunning(process)
+    let output = await withCheckedContinuation { continuation in
+        DispatchQueue.global().async {
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            continuation.resume(
+                returning: String(decoding: data, as: UTF8.self) + "[gdb exit status \(process.terminationStatus)]\n")
+        }
+    }
+    return output
+}
+
+/// The stub against the real gdb, when it is installed (`make deps` installs gdb-multiarch).
+@Suite("Real gdb", .enabled(if: FileManager.default.isExecutableFile(atPath: gdbPath)), .timeLimit(.minutes(1)))
+struct RealGDBTests {
+    @Test func gdbDebugsTheFakeMachine() async throws {
+        var options = FakeTarget.Options()
+        options.execFilePath = nil
+        options.onResume = playMachine
+        let target = FakeTarget(options)
+        let server = GDBServer(endpoint: .tcp(host: "127.0.0.1", port: 0), target: target)
+        let port = try #require(try await server.start()?.port)
+
+        let output = try await runGDB(port: port, commands: [
+            "show architecture",
+            "p/x $pc",
+            "p/x $x1",
+            "p/x $cpsr",
+            "p/x $v1.d.u[0]",
+            "p $fpcr",
+            "x/4xb 0x40000010",
+            "set {unsigned int}0x40000020 = 0x12345678",
+            "x/1xw 0x40000020",
+            "info threads",
+            "break *0x40000108",
+            "continue",
+            "stepi",
+            "p/x $pc",
+            "thread 2",
+            "p/x $pc",
+            "watch *(unsigned int *)0x40000800",
+            "continue",
+            "delete",
+            "monitor help",
+            "detach",
+        ])
+        await server.stop()
+
+        func expectLine(_ line: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(output.contains(line), "gdb printed:\n\(output)", sourceLocation: sourceLocation)
+        }
+        expectLine("(currently \"aarch64\")")
+        expectLine("$1 = 0x40000100")
+        expectLine("$2 = 0x100000001")
+        expectLine("$3 = 0x3c5")
+        expectLine("$4 = 0x101010101010101")
+        expectLine("$5 = 50331648")
+        expectLine("0x40000010:\t0x10\t0x11\t0x12\t0x13")
+        expectLine("0x40000020:\t0x12345678")
+        expectLine("Thread 1.2")
+        expectLine("Breakpoint 1, 0x0000000040000108")
+        expectLine("$6 = 0x4000010c")
+        expectLine("$7 = 0x40000200")
+        expectLine("Hardware watchpoint 2: *(unsigned int *)0x40000800")
+        expectLine("Old value = 50462976")  // 0x03020100, the fake's initial memory
+        expectLine("New value = 4277009102")
+        expectLine("help -- this text")
+        expectLine("[Switching to Thread 1.2]")
+        expectLine("[Inferior 1 (process 1) detached]")
+        expectLine("[gdb exit status 0]")
+        // The one warning expected: this target names no program.
+        #expect(output.components(separatedBy: "warning").count == 2, "gdb printed:\n\(output)")
+        expectLine("warning: No executable has been specified")
+        #expect(!output.lowercased().contains("error"), "gdb printed:\n\(output)")
+        #expect(target.memory(at: 0x4000_0020, count: 4) == [0x78, 0x56, 0x34, 0x12])
+        #expect(target.detaches == 1)
+        #expect(target.breakpoints.isEmpty)
+    }
+}
+
+private let crossAssembler = "/usr/bin/aarch64-linux-gnu-as"
+private let crossLinker = "/usr/bin/aarch64-linux-gnu-ld"
+
+/// Assembles a four-instruction program at 0x4000_0100 with the symbol `breakhere` at 0x4000_0108.
+private func buildProgram() throws -> String {
+    let directory = FileManager.default.temporaryDirectory
+        .appendingPathComponent("emud-gdbstub-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let source = directory.appendingPathComponent("prog.s").path
+    let object = directory.appendingPathComponent("prog.o").path
+    let program = directory.appendingPathComponent("prog.elf").path
+    try ".text\n.globl _start\n_start:\n nop\n nop\n.globl breakhere\nbreakhere:\n nop\n nop\n"
+        .write(toFile: source, atomically: true, encoding: .utf8)
+    for (tool, arguments) in [
+        (crossAssembler, ["-o", object, source]),
+        (crossLinker, ["-Ttext=0x40000100", "-e", "_start", "-o", program, object]),
+    ] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
+    }
+    return program
+}
+
+@Suite(
+    "Real gdb with a program",
+    .enabled(if: [gdbPath, crossAssembler, crossLinker].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }),
+    .timeLimit(.minutes(1)))
+struct RealGDBProgramTests {
+    @Test func gdbLoadsTheProgramTheTargetNames() async throws {
+        let program = try buildProgram()
+        defer { try? FileManager.default.removeItem(atPath: (program as NSString).deletingLastPathComponent) }
+        var options = FakeTarget.Options()
+        options.execFilePath = program
+        options.onResume = playMachine
+        let target = FakeTarget(options)
+        let server = GDBServer(endpoint: .tcp(host: "127.0.0.1", port: 0), target: target)
+        let port = try #require(try await server.start()?.port)
+
+        let output = try await runGDB(port: port, commands: [
+            "info symbol $pc",
+            "break breakhere",
+            "continue",
+            "delete",
+            "continue",
+        ])
+        await server.stop()
+        #expect(output.contains("_start in section .text"), "gdb printed:\n\(output)")
+        #expect(output.contains("Breakpoint 1, 0x0000000040000108 in breakhere ()"), "gdb printed:\n\(output)")
+        #expect(output.contains("[Inferior 1 (process 1) exited with code 07]"), "gdb printed:\n\(output)")
+        #expect(output.contains("[gdb exit status 0]"), "gdb printed:\n\(output)")
+        // gdb first tries to fetch the file through the stub (vFile), which it deliberately does not
+        // offer: reading a large ELF through 16 KiB packets is slow, and a daemon must not serve host
+        // files to whoever connects. gdb then reads it locally and says so once.
+        #expect(output.contains("attempting to access files from local filesystem"), "gdb printed:\n\(output)")
+        #expect(await eventually { target.detaches == 1 })
+    }
+}
+
+@Suite("Real gdb and Ctrl-C", .enabled(if: FileManager.default.isExecutableFile(atPath: gdbPath)), .timeLimit(.minutes(1)))
+struct RealGDBInterruptTests {
+    @Test func ctrlCStopsARunningMachine() async throws {
+        var options = FakeTarget.Options()
+        options.execFilePath = nil
+        options.onResume = { _, _ in }  // runs until interrupted
+        options.onInterrupt = { target in
+            let reporter = target.reporter
+            Thread.detachNewThread { reporter?.targetStopped(.signal(.interrupt, thread: 2)) }
+        }
+        let target = FakeTarget(options)
+        let server = GDBServer(endpoint: .tcp(host: "127.0.0.1", port: 0), target: target)
+        let port = try #require(try await server.start()?.port)
+
+        // gdb turns SIGINT into the 0x03 byte while the target runs.
+        let output = try await runGDB(port: port, commands: ["continue", "p/x $pc", "detach"]) { process in
+            Task {
+                _ = await eventually { target.resumes.count == 1 }
+                process.interrupt()
+            }
+        }
+        await server.stop()
+        #expect(target.interrupts == 1)
+        #expect(output.contains("received signal SIGINT, Interrupt."), "gdb printed:\n\(output)")
+        #expect(output.contains("$1 = 0x40000200"), "gdb printed:\n\(output)")
+        #expect(output.contains("[Inferior 1 (process 1) detached]"), "gdb printed:\n\(output)")
+    }
+}

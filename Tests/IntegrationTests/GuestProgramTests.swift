@@ -1,0 +1,77 @@
+// Runs each bare-metal guest program of Tests/Guests under QEMU (the reference) and under emud,
+// and requires the same console output and the same exit status.
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+import Foundation
+import Testing
+
+/// The guest programs, by name; Tests/Guests/Makefile builds NAME-O0.elf and NAME-O2.elf of
+/// each into EMUD_GUESTS. Listed here rather than discovered, so that a program the build lost
+/// fails instead of silently dropping out. Keep in step with PROGRAMS in that Makefile.
+let guestPrograms = [
+    "arith", "int128", "bits", "crc32", "sort", "recursion", "format", "sha256", "interp",
+    "matmul", "sieve", "bignum", "hashtable", "strings", "fp", "simd", "loadstore", "svc",
+    "undef", "dabort", "brk", "align", "fptrap", "timer", "atomics", "selfmod", "el0", "sysregs",
+    "uart", "exitcode", "psci",
+]
+
+/// The gcc optimisation levels each program is built at: -O0 is naive code, -O2 is scheduled,
+/// vectorised code.
+enum GuestOptimization: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case O0, O2
+
+    var testDescription: String { "-\(rawValue)" }
+}
+
+/// How long one run of QEMU or emud may take before it is killed.
+let guestTimeoutSeconds: TimeInterval = 60
+
+/// QEMU's virt board booting an ELF at EL1, as in ../../shared/FACTS.md; the ELF path goes last.
+/// Semihosting output lands on QEMU's stderr and the UART's on its stdout.
+let qemuArguments = [
+    "-M", "virt", "-cpu", "cortex-a76", "-nographic", "-semihosting", "-net", "none", "-kernel",
+]
+
+@Suite("Guest programs under emud and QEMU")
+struct GuestProgramTests {
+    @Test("emud prints what QEMU prints and exits with the same status",
+          arguments: guestPrograms, GuestOptimization.allCases)
+    func matchesQEMU(program: String, optimization: GuestOptimization) throws {
+        let environment = try GuestTestEnvironment.require()
+        let elf = environment.guests.appendingPathComponent("\(program)-\(optimization.rawValue).elf")
+        try #require(
+            FileManager.default.fileExists(atPath: elf.path),
+            "\(elf.path) is missing: run `make test` (or `make guests`), which builds Tests/Guests")
+
+        let reference = try runProcess(environment.qemu, qemuArguments + [elf.path], timeout: guestTimeoutSeconds)
+        let referenceOutput = reference.standardOutput + reference.standardError
+        try #require(
+            !reference.timedOut && !reference.killedBySignal,
+            "QEMU did not finish \(program): \(reference.ending)\n\(String(decoding: referenceOutput, as: UTF8.self))")
+        // QEMU's own complaints (bad ELF, missing firmware) are prefixed with its name; then
+        // there is no reference to compare with.
+        let referenceText = String(decoding: reference.standardError, as: UTF8.self)
+        try #require(
+            !referenceText.contains("\(GuestTestEnvironment.qemuName):"),
+            "QEMU itself failed on \(elf.lastPathComponent):\n\(referenceText)")
+
+        let emud = try runProcess(environment.emud, ["run", elf.path], timeout: guestTimeoutSeconds)
+        let emudErrors = String(decoding: emud.standardError.suffix(2000), as: UTF8.self)
+        let emudErrorsNote = emudErrors.isEmpty ? "" : "\nemud's stderr (end):\n\(emudErrors)"
+        if emud.timedOut {
+            let seconds = Int(guestTimeoutSeconds), printed = emud.standardOutput.count
+            Issue.record(
+                "emud ran \(program) for more than \(seconds) s and was killed (\(printed) bytes of output so far)\(emudErrorsNote)")
+            return
+        }
+
+        if let difference = firstDifference(
+            expected: referenceOutput, actual: emud.standardOutput, expectedName: "QEMU", actualName: "emud")
+        {
+            Issue.record("\(program) \(optimization.testDescription): \(difference)\(emudErrorsNote)")
+        }
+        #expect(
+            emud.status == reference.status && emud.killedBySignal == reference.killedBySignal,
+            "\(program) \(optimization.testDescription): QEMU ended with \(reference.ending), emud with \(emud.ending)")
+    }
+}
