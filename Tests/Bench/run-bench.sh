@@ -96,10 +96,10 @@ for name in "${WORKLOADS[@]}"; do
         diff "$work/qemu.all" "$work/emud.out" | head -n 6 >&2 || true
         mismatches=$((mismatches + 1))
     fi
-    mips=$(awk -v n="$instructions" -v s="$best_seconds" 'BEGIN { printf "%.1f\n", s > 0 ? n / s / 1e6 : 0 }')
+    mips=$(awk -v n="$instructions" -v s="$best_seconds" 'BEGIN { printf "%.1f\n", (s > 0 ? n / s / 1e6 : 0) }')
     mips_list+=("$mips")
     awk -v name="$name" -v n="$instructions" -v mips="$mips" -v et="$emud_time" -v qt="$qemu_time" \
-        'BEGIN { printf "%-10s %15d %10.1f %10.3fs %10.3fs %9.2fx\n", name, n, mips, et, qt, qt > 0 ? et / qt : 0 }'
+        'BEGIN { printf "%-10s %15.0f %10.1f %10.3fs %10.3fs %9.2fx\n", name, n, mips, et, qt, (qt > 0 ? et / qt : 0) }'
 done
 
 if ((!qemu_only)); then

@@ -36,14 +36,14 @@ let qemuArguments = [
 struct GuestProgramTests {
     @Test("emud prints what QEMU prints and exits with the same status",
           arguments: guestPrograms, GuestOptimization.allCases)
-    func matchesQEMU(program: String, optimization: GuestOptimization) throws {
+    func matchesQEMU(program: String, optimization: GuestOptimization) async throws {
         let environment = try GuestTestEnvironment.require()
         let elf = environment.guests.appendingPathComponent("\(program)-\(optimization.rawValue).elf")
         try #require(
             FileManager.default.fileExists(atPath: elf.path),
             "\(elf.path) is missing: run `make test` (or `make guests`), which builds Tests/Guests")
 
-        let reference = try runProcess(environment.qemu, qemuArguments + [elf.path], timeout: guestTimeoutSeconds)
+        let reference = try await runProcess(environment.qemu, qemuArguments + [elf.path], timeout: guestTimeoutSeconds)
         let referenceOutput = reference.standardOutput + reference.standardError
         try #require(
             !reference.timedOut && !reference.killedBySignal,
@@ -55,7 +55,7 @@ struct GuestProgramTests {
             !referenceText.contains("\(GuestTestEnvironment.qemuName):"),
             "QEMU itself failed on \(elf.lastPathComponent):\n\(referenceText)")
 
-        let emud = try runProcess(environment.emud, ["run", elf.path], timeout: guestTimeoutSeconds)
+        let emud = try await runProcess(environment.emud, ["run", elf.path], timeout: guestTimeoutSeconds)
         let emudErrors = String(decoding: emud.standardError.suffix(2000), as: UTF8.self)
         let emudErrorsNote = emudErrors.isEmpty ? "" : "\nemud's stderr (end):\n\(emudErrors)"
         if emud.timedOut {

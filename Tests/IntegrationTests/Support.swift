@@ -52,8 +52,26 @@ private final class PipeDrain: @unchecked Sendable {
 /// SIGKILL five seconds later; the result says so. Foundation starts the child in a process group
 /// of its own, and the signals go to that whole group, so nothing it started keeps the pipes open.
 ///
-/// Blocks the calling thread; each call uses three short-lived threads of its own.
-func runProcess(_ executable: URL, _ arguments: [String], timeout: TimeInterval) throws -> ProcessOutput {
+/// The waiting happens on threads of its own, never on Swift concurrency's small cooperative
+/// pool, which other tests in the same process need. At most one child per processor runs at a
+/// time (the others queue, and their timeout starts when they do run), so that parallel tests
+/// do not slow each other down into timeouts.
+func runProcess(_ executable: URL, _ arguments: [String], timeout: TimeInterval) async throws -> ProcessOutput {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            childProcessSlots.wait()
+            defer { childProcessSlots.signal() }
+            continuation.resume(with: Result {
+                try runProcessBlocking(executable, arguments, timeout: timeout)
+            })
+        }
+    }
+}
+
+private let childProcessSlots = DispatchSemaphore(value: max(1, ProcessInfo.processInfo.activeProcessorCount))
+
+/// `runProcess`, blocking the calling thread.
+private func runProcessBlocking(_ executable: URL, _ arguments: [String], timeout: TimeInterval) throws -> ProcessOutput {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments

@@ -23,6 +23,8 @@ public final class CPUState {
     public var daif: UInt32 = 0x3c0
     public private(set) var currentEL: UInt32 = 1
     public private(set) var spSel: UInt32 = 1
+    /// PSTATE.PAN (bit 22) and PSTATE.UAO (bit 23), kept in their SPSR positions.
+    public var panUAO: UInt32 = 0
     public var fpsr: UInt32 = 0
     public var fpcr: UInt32 = 0
     public var spEL0: UInt64 = 0
@@ -71,7 +73,7 @@ public final class CPUState {
 
     /// PSTATE packed as SPSR_ELx holds it (AArch64 state, M[3:0] = EL and SPSel).
     public var pstate: UInt32 {
-        nzcv | daif | (currentEL << 2) | spSel
+        nzcv | panUAO | daif | (currentEL << 2) | spSel
     }
 
     /// Restores PSTATE from an SPSR value, as ERET does. Returns false for a mode emud does not model
@@ -82,6 +84,7 @@ public final class CPUState {
         let sel = value & 1
         guard el <= 1, (value >> 4) & 1 == 0 else { return false }
         nzcv = value & 0xf000_0000
+        panUAO = value & 0x00c0_0000
         daif = value & 0x3c0
         setMode(el: el, spSel: el == 0 ? 0 : sel)
         return true
@@ -94,6 +97,7 @@ public final class CPUState {
         spEL1 = 0
         nzcv = 0
         daif = 0x3c0
+        panUAO = 0
         fpsr = 0
         fpcr = 0
         currentEL = 1

@@ -9,7 +9,8 @@ public struct SystemRegisters {
     }
     public var identity = Identity()
 
-    public var sctlr: UInt64 = 0x30D0_0800  // RES1 bits as after reset, MMU and caches off
+    /// Cortex-A76's reset value: MMU and caches off, EL0 may not touch DAIF/CTR/DC ZVA/cache maintenance.
+    public var sctlr: UInt64 = 0x30C5_0838
     public var cpacr: UInt64 = 0
     public var vbar: UInt64 = 0
     public var esr: UInt64 = 0
@@ -73,6 +74,8 @@ public enum SysReg {
     public static let elr = key(3, 0, 4, 0, 1)
     public static let spEL0 = key(3, 0, 4, 1, 0)
     public static let spSel = key(3, 0, 4, 2, 0)
+    public static let pan = key(3, 0, 4, 2, 3)
+    public static let uao = key(3, 0, 4, 2, 4)
     public static let currentEL = key(3, 0, 4, 2, 2)
     public static let daif = key(3, 3, 4, 2, 1)
     public static let nzcv = key(3, 3, 4, 2, 0)

@@ -7,7 +7,8 @@ enum BranchesExceptionsSystem {
         },
         A64Encoding("SVC", "11010100000iiiiiiiiiiiiiiii00001", fuzz: false) { f, _ in Op(.svc, imm: UInt64(f.i)) },
         A64Encoding("HVC", "11010100000iiiiiiiiiiiiiiii00010", fuzz: false) { f, _ in Op(.hvc, imm: UInt64(f.i)) },
-        A64Encoding("SMC", "11010100000iiiiiiiiiiiiiiii00011", fuzz: false) { f, _ in Op(.smc, imm: UInt64(f.i)) },
+        // SMC: with no EL3 (as on QEMU's virt with the PSCI conduit on HVC) SMC is undefined.
+        A64Encoding("SMC", "11010100000iiiiiiiiiiiiiiii00011", fuzz: false) { _, _ in nil },
         A64Encoding("BRK", "11010100001iiiiiiiiiiiiiiii00000", fuzz: false) { f, _ in Op(.brk, imm: UInt64(f.i)) },
         A64Encoding("HLT", "11010100010iiiiiiiiiiiiiiii00000", fuzz: false) { f, _ in Op(.hlt, imm: UInt64(f.i)) },
         // Hints: everything in the hint space that emud does not give a meaning is a NOP, as the
@@ -33,6 +34,8 @@ enum BranchesExceptionsSystem {
         A64Encoding("MSR_imm", "1101010100000ppp0100mmmmqqq11111", fuzz: false) { f, _ in
             switch (f.p, f.q) {
             case (0, 5): return Op(.msrImm, s: 0, imm: UInt64(f.m & 1))  // SPSel
+            case (0, 4): return Op(.msrImm, s: 3, imm: UInt64(f.m & 1))  // PAN
+            case (0, 3): return Op(.msrImm, s: 4, imm: UInt64(f.m & 1))  // UAO
             case (3, 6): return Op(.msrImm, s: 1, imm: UInt64(f.m))      // DAIFSet
             case (3, 7): return Op(.msrImm, s: 2, imm: UInt64(f.m))      // DAIFClr
             default: return nil
@@ -40,10 +43,14 @@ enum BranchesExceptionsSystem {
         },
         A64Encoding("SYS", "1101010100001pppnnnnmmmmqqqttttt", fuzz: false) { f, _ in
             switch (f.p, f.n, f.m, f.q) {
-            case (3, 7, 4, 1): return Op(.dcZva, n: rz(f.t))                 // DC ZVA
-            case (3, 7, 5, 1), (0, 7, 5, 0), (0, 7, 1, 0): return Op(.endBlock) // IC IVAU, IC IALLU, IC IALLUIS
-            case (_, 7, _, _): return Op(.nop)     // other DC maintenance: caches are not modelled
-            case (_, 8, _, _): return Op(.nop)     // TLBI: no TLB is modelled (the MMU is off)
+            case (3, 7, 4, 1): return Op(.dcZva, n: rz(f.t), imm: UInt64(f.word.bits(20, 5)))  // DC ZVA (n = 32 for XZR)
+            // IC IVAU (EL0 if SCTLR_EL1.UCI), IC IALLU/IALLUIS (EL1): end the block so new code is fetched.
+            case (3, 7, 5, 1): return Op(.endBlock, n: Int(f.t), s: 1, imm: UInt64(f.word.bits(20, 5)))
+            case (0, 7, 5, 0), (0, 7, 1, 0): return Op(.endBlock, s: 2)
+            // DC CVAU/CVAC/CIVAC/CVAP (EL0 if UCI): caches are not modelled.
+            case (3, 7, 11, 1), (3, 7, 10, 1), (3, 7, 14, 1), (3, 7, 12, 1): return Op(.nop, n: Int(f.t), s: 1, imm: UInt64(f.word.bits(20, 5)))
+            case (0, 7, _, _): return Op(.nop, s: 2)    // DC IVAC/ISW/CSW/CISW, AT: EL1 only
+            case (0, 8, _, _), (4, 8, _, _): return Op(.nop, s: 2)  // TLBI: no TLB is modelled (the MMU is off)
             default: return nil
             }
         },

@@ -28,8 +28,8 @@ enum DataProcessingImmediate {
             guard let (wmask, _) = decodeBitMasks(n: f.N, imms: f.s, immr: f.r, immediate: true, width: sf ? 64 : 32) else { return nil }
             switch f.o {
             case 0: return Op(.andImm, d: rsp(f.d), n: rz(f.n), imm: wmask)
-            case 1: return Op(.orrImm, d: rsp(f.d), n: rz(f.n), imm: wmask)
-            case 2: return Op(.eorImm, d: rsp(f.d), n: rz(f.n), imm: wmask)
+            case 1: return Op(.orrImm, d: rsp(f.d), n: rz(f.n), f: sf ? OpFlags.sf : 0, imm: wmask)
+            case 2: return Op(.eorImm, d: rsp(f.d), n: rz(f.n), f: sf ? OpFlags.sf : 0, imm: wmask)
             default: return Op(.andsImm, d: wz(f.d), n: rz(f.n), f: sf ? OpFlags.sf : 0, imm: wmask)
             }
         },

@@ -58,11 +58,20 @@ public final class VCPU {
     public let memory: GuestMemory
     public let cache = TranslationCache()
     public weak var platform: VCPUPlatform?
+    /// The plugin host, if any plugin is loaded. Changed only inside an exclusive section, with a flush.
+    public weak var instrumentation: Instrumentation?
 
     // Copies of the RAM window for the hot path.
     private let ram: UnsafeMutableRawPointer
     private let ramBase: UInt64
     private let ramSize: UInt64
+    /// RAM size as the inline fast path sees it: 0 while an instrumented block records memory accesses,
+    /// which sends every access through the slow path that records it.
+    private var fastRAMSize: UInt64
+    private let accessLog: UnsafeMutablePointer<MemoryAccess>
+    private var accessCount = 0
+    private var recordingAccesses = false
+    private static let accessLogCapacity = 64
 
     /// Reasons to leave the fast path; set from any thread, cleared by this vCPU.
     let attention: UnsafeAtomic<UInt32> = .create(0)
@@ -108,10 +117,13 @@ public final class VCPU {
         ram = memory.ram
         ramBase = memory.ramBase
         ramSize = memory.ramSize
+        fastRAMSize = memory.ramSize
+        accessLog = .allocate(capacity: Self.accessLogCapacity)
         state.sys.identity.mpidr = 0x8000_0000 | UInt64(index & 0xff) | (UInt64(index >> 8) << 8)
     }
 
     deinit {
+        accessLog.deallocate()
         attention.destroy()
         irqLine.destroy()
     }
@@ -160,6 +172,7 @@ public final class VCPU {
     /// Empties this vCPU's translation cache.
     public func flushTranslations() {
         for page in cache.flush() { memory.clearCode(page: page, cpu: index) }
+        instrumentation?.translationsFlushed(cpu: index)
     }
 
     private func serveAttention() -> Bool {
@@ -254,7 +267,11 @@ public final class VCPU {
                 }
             }
             skipBreakpointAt = nil
-            execute(block)
+            if block.pointee.hookCount > 0 {
+                execute(block, WithHooks.self)
+            } else {
+                execute(block, WithoutHooks.self)
+            }
             if let _ = stopReason { break }
             if singleStep {
                 // Single-step blocks are throwaway: translated anew each time.
@@ -269,6 +286,7 @@ public final class VCPU {
     }
 
     @inline(__always) private func updateModeBits() {
+        alignmentMask = state.sys.sctlr & 2 != 0 ? ~0 : 0
         modeBits = (state.sys.fpEnabled(el: state.currentEL) ? 1 : 0) | (UInt64(state.currentEL) << 1)
     }
 
@@ -298,7 +316,6 @@ public final class VCPU {
             if count == 0 {
                 // Nothing executable at pc: instruction abort (synchronous external abort on fetch).
                 let ec: UInt32 = state.currentEL == 0 ? 0x20 : 0x21
-                instructionsExecuted &+= 1
                 takeException(vectorOffset: 0, esr: ec << 26 | 1 << 25 | 0x10, far: pc, returnAddress: pc)
                 return -1
             }
@@ -307,7 +324,20 @@ public final class VCPU {
             memory.markCode(page: firstPage, cpu: index)
             memory.markCode(page: lastPage, cpu: index)
             let ops = UnsafeBufferPointer(start: buffer.baseAddress!, count: count)
-            let blockIndex = cache.add(key: key, pc: pc, ops: ops, breakpoint: breakpoints.contains(pc), pages: (firstPage, lastPage))
+            var hooks: [InstrumentationHook] = []
+            if let instrumentation {
+                var words: [UInt32] = []
+                words.reserveCapacity(count)
+                for k in 0..<count {
+                    words.append(memory.ramPointer(pc &+ UInt64(k) &* 4, 4)?.loadUnaligned(as: UInt32.self) ?? 0)
+                }
+                hooks = instrumentation.instrument(BlockDescription(pc: pc, words: words), cpu: index)
+                    .filter { $0.instruction >= 0 && $0.instruction < Int32(count) }
+                    .enumerated().sorted { ($0.element.instruction, $0.offset) < ($1.element.instruction, $1.offset) }
+                    .map { $0.element }
+            }
+            let blockIndex = cache.add(key: key, pc: pc, ops: ops, breakpoint: breakpoints.contains(pc), pages: (firstPage, lastPage),
+                                       hooks: hooks)
             buffer.baseAddress!.deinitialize(count: count)
             return blockIndex
         }
@@ -324,11 +354,17 @@ public final class VCPU {
         if let esr { state.sys.esr = UInt64(esr) }
         if let far { state.sys.far = far }
         state.daif = 0x3c0
+        state.panUAO &= ~(1 << 23)                                   // UAO cleared on entry
+        if state.sys.sctlr & (1 << 23) == 0 { state.panUAO |= 1 << 22 } // SPAN = 0: set PAN
         state.setMode(el: 1, spSel: 1)
         state.pc = state.sys.vbar &+ base &+ vectorOffset
         monitorValid = false
         exceptionsTaken &+= 1
         updateModeBits()
+        if let instrumentation {
+            let kind: ExceptionKind = vectorOffset == 0 ? .synchronous : vectorOffset == 0x80 ? .irq : vectorOffset == 0x100 ? .fiq : .serror
+            instrumentation.exceptionTaken(cpu: index, kind: kind, from: returnAddress, to: state.pc, syndrome: esr ?? 0)
+        }
         if VCPU.traceExceptions {
             FileHandle.standardError.write(Data(String(format: "emud-trace: cpu%d exception vector+0x%llx esr=0x%llx elr=0x%llx far=0x%llx\n",
                                                        index, vectorOffset, state.sys.esr, returnAddress, state.sys.far).utf8))
@@ -358,7 +394,7 @@ public final class VCPU {
     @inline(__always) private func load(_ address: UInt64, _ size: UInt8) -> UInt64? {
         let offset = address &- ramBase
         let length = UInt64(1) << UInt64(size)
-        if offset < ramSize && length <= ramSize &- offset {
+        if offset < fastRAMSize && length <= fastRAMSize &- offset && address & alignmentMask & (length &- 1) == 0 {
             let p = ram + Int(offset)
             switch size {
             case 0: return UInt64(p.load(as: UInt8.self))
@@ -371,8 +407,22 @@ public final class VCPU {
     }
 
     private func loadSlow(_ address: UInt64, _ size: UInt8) -> UInt64? {
+        guard checkAlignment(address, UInt64(1) << UInt64(size), write: false, always: false) else { return nil }
+        let length = UInt64(1) << UInt64(size)
+        if let p = memory.ramPointer(address, length) {
+            let value: UInt64
+            switch size {
+            case 0: value = UInt64(p.load(as: UInt8.self))
+            case 1: value = UInt64(p.loadUnaligned(as: UInt16.self))
+            case 2: value = UInt64(p.loadUnaligned(as: UInt32.self))
+            default: value = p.loadUnaligned(as: UInt64.self)
+            }
+            if recordingAccesses { recordAccess(address, value, size, store: false, device: nil) }
+            return value
+        }
         if let (region, offset) = memory.region(for: address, size: 1 << Int(size)),
            let value = region.device.read(offset: offset, size: 1 << Int(size), cpu: index) {
+            if recordingAccesses { recordAccess(address, value, size, store: false, device: region.cName) }
             return value
         }
         faultAddress = address
@@ -385,7 +435,7 @@ public final class VCPU {
     @inline(__always) private func store(_ address: UInt64, _ size: UInt8, _ value: UInt64) -> Bool {
         let offset = address &- ramBase
         let length = UInt64(1) << UInt64(size)
-        if offset < ramSize && length <= ramSize &- offset {
+        if offset < fastRAMSize && length <= fastRAMSize &- offset && address & alignmentMask & (length &- 1) == 0 {
             let p = ram + Int(offset)
             switch size {
             case 0: p.storeBytes(of: UInt8(truncatingIfNeeded: value), as: UInt8.self)
@@ -404,10 +454,27 @@ public final class VCPU {
     }
 
     private var codeWriteHit = false
+    /// SCTLR_EL1.A: every data access must be aligned to its size. Folded into the RAM fast path as a mask
+    /// (0 when checking is off) so the common case costs one AND.
+    private var alignmentMask: UInt64 = 0
 
     private func storeSlow(_ address: UInt64, _ size: UInt8, _ value: UInt64) -> Bool {
+        guard checkAlignment(address, UInt64(1) << UInt64(size), write: true, always: false) else { return false }
+        let length = UInt64(1) << UInt64(size)
+        if let p = memory.ramPointer(address, length) {
+            switch size {
+            case 0: p.storeBytes(of: UInt8(truncatingIfNeeded: value), as: UInt8.self)
+            case 1: p.storeBytes(of: UInt16(truncatingIfNeeded: value), as: UInt16.self)
+            case 2: p.storeBytes(of: UInt32(truncatingIfNeeded: value), as: UInt32.self)
+            default: p.storeBytes(of: value, as: UInt64.self)
+            }
+            if recordingAccesses { recordAccess(address, value & ones(8 << Int(size)), size, store: true, device: nil) }
+            noteRAMWrite(address, length)
+            return true
+        }
         if let (region, offset) = memory.region(for: address, size: 1 << Int(size)),
            region.device.write(offset: offset, size: 1 << Int(size), value: value, cpu: index) {
+            if recordingAccesses { recordAccess(address, value & ones(8 << Int(size)), size, store: true, device: region.cName) }
             return true
         }
         faultAddress = address
@@ -416,8 +483,15 @@ public final class VCPU {
         return false
     }
 
-    @inline(__always) private func checkAlignment(_ address: UInt64, _ bytes: UInt64, write: Bool) -> Bool {
-        if address & (bytes &- 1) == 0 { return true }
+    private func recordAccess(_ address: UInt64, _ value: UInt64, _ size: UInt8, store: Bool, device: UnsafePointer<CChar>?) {
+        guard accessCount < Self.accessLogCapacity else { return }
+        accessLog[accessCount] = MemoryAccess(virtualAddress: address, physicalAddress: address, value: value,
+                                              size: UInt32(1) << UInt32(size), isStore: store ? 1 : 0, device: device)
+        accessCount += 1
+    }
+
+    @inline(__always) private func checkAlignment(_ address: UInt64, _ bytes: UInt64, write: Bool, always: Bool = true) -> Bool {
+        if address & (bytes &- 1) == 0 || (!always && alignmentMask == 0) { return true }
         faultAddress = address
         faultStatus = 0x21
         faultWrite = write
@@ -446,13 +520,37 @@ public final class VCPU {
         return v
     }
 
-    private func execute(_ block: UnsafeMutablePointer<TranslationBlock>) {
+    private func execute<H: HookMode>(_ block: UnsafeMutablePointer<TranslationBlock>, _ mode: H.Type) {
         let ops = cache.ops + Int(block.pointee.start)
         let count = Int(block.pointee.count)
         let x = state.x
         var nextPC = block.pointee.pc &+ UInt64(count) &* 4
         var i = 0
+        var hookCursor = 0, hookEnd = 0, memoryHooksFrom = 0, memoryHooksTo = 0
+        if H.enabled {
+            hookCursor = Int(block.pointee.hookStart)
+            hookEnd = hookCursor + Int(block.pointee.hookCount)
+            if block.pointee.hasMemoryHooks {
+                recordingAccesses = true
+                fastRAMSize = 0
+            }
+        }
+        defer {
+            if H.enabled {
+                recordingAccesses = false
+                fastRAMSize = ramSize
+            }
+        }
         while i < count {
+            if H.enabled {
+                accessCount = 0
+                memoryHooksFrom = hookCursor
+                while hookCursor < hookEnd && cache.hooks[hookCursor].instruction == Int32(i) {
+                    runHook(cache.hooks[hookCursor])
+                    hookCursor += 1
+                }
+                memoryHooksTo = hookCursor
+            }
             let op = ops[i]
             let d = Int(op.d), n = Int(op.n), m = Int(op.m)
             switch op.code {
@@ -472,8 +570,12 @@ public final class VCPU {
                 let (r, f) = op.f & OpFlags.sf != 0 ? addWithCarry64(x[n], ~op.imm, 1) : addWithCarry32(x[n], ~op.imm, 1)
                 x[d] = r; state.nzcv = f
             case .andImm: x[d] = x[n] & op.imm
-            case .orrImm: x[d] = x[n] | op.imm
-            case .eorImm: x[d] = x[n] ^ op.imm
+            case .orrImm:
+                let r = x[n] | op.imm
+                x[d] = op.f & OpFlags.sf != 0 ? r : r & 0xffff_ffff
+            case .eorImm:
+                let r = x[n] ^ op.imm
+                x[d] = op.f & OpFlags.sf != 0 ? r : r & 0xffff_ffff
             case .andsImm:
                 let r = x[n] & op.imm
                 x[d] = r; state.nzcv = logicFlags(r, sf: op.f & OpFlags.sf != 0)
@@ -697,50 +799,101 @@ public final class VCPU {
                 irqCheckNeeded = true
                 return
             // MARK: system
-            case .mrs:
-                guard let v = readSystemRegister(UInt32(op.imm)) else {
-                    instructionsExecuted &+= UInt64(i + 1)
-                    undefined(pcOf(block, i), group: EncodingGroup.branchExceptionSystem.rawValue)
-                    return
-                }
-                x[d] = v
-            case .msr:
+            case .mrs, .msr:
                 let pc = pcOf(block, i)
-                if !writeSystemRegister(UInt32(op.imm), x[n]) {
-                    instructionsExecuted &+= UInt64(i + 1)
-                    undefined(pc, group: EncodingGroup.branchExceptionSystem.rawValue)
-                    return
+                let key = UInt32(op.imm)
+                let isRead = op.code == .mrs
+                if state.currentEL == 0 {
+                    switch el0Access(key, read: isRead) {
+                    case .allowed: break
+                    case .undefined:
+                        instructionsExecuted &+= UInt64(i + 1)
+                        undefined(pc, group: EncodingGroup.branchExceptionSystem.rawValue)
+                        return
+                    case .trap:
+                        instructionsExecuted &+= UInt64(i + 1)
+                        systemAccessTrap(pc, key: key, rt: isRead ? UInt32(op.d) : UInt32(op.n), read: isRead)
+                        return
+                    }
                 }
-                if let _ = stopReason {
-                    instructionsExecuted &+= UInt64(i + 1)
-                    state.pc = pc &+ 4
-                    return
+                if isRead {
+                    guard let v = readSystemRegister(key) else {
+                        instructionsExecuted &+= UInt64(i + 1)
+                        undefined(pc, group: EncodingGroup.branchExceptionSystem.rawValue)
+                        return
+                    }
+                    x[d] = v
+                } else {
+                    if !writeSystemRegister(key, x[n]) {
+                        instructionsExecuted &+= UInt64(i + 1)
+                        undefined(pc, group: EncodingGroup.branchExceptionSystem.rawValue)
+                        return
+                    }
+                    if let _ = stopReason {
+                        instructionsExecuted &+= UInt64(i + 1)
+                        state.pc = pc &+ 4
+                        return
+                    }
+                    updateModeBits()
+                    irqCheckNeeded = true
                 }
-                updateModeBits()
-                irqCheckNeeded = true
             case .msrImm:
-                if state.currentEL == 0 && op.s == 0 {
-                    instructionsExecuted &+= UInt64(i + 1)
-                    undefined(pcOf(block, i), group: EncodingGroup.branchExceptionSystem.rawValue)
-                    return
+                if state.currentEL == 0 {
+                    let pc = pcOf(block, i)
+                    if op.s == 0 || op.s >= 3 {
+                        instructionsExecuted &+= UInt64(i + 1)
+                        undefined(pc, group: EncodingGroup.branchExceptionSystem.rawValue)
+                        return
+                    }
+                    if state.sys.sctlr & (1 << 9) == 0 { // SCTLR_EL1.UMA: EL0 may not touch DAIF
+                        instructionsExecuted &+= UInt64(i + 1)
+                        let op2: UInt32 = op.s == 1 ? 6 : 7
+                        let iss: UInt32 = (op2 << 17) | (3 << 14) | (4 << 10) | (31 << 5) | (UInt32(op.imm) << 1)
+                        takeException(vectorOffset: 0, esr: 0x18 << 26 | 1 << 25 | iss, far: nil, returnAddress: pc)
+                        return
+                    }
                 }
                 switch op.s {
                 case 0: state.setMode(el: state.currentEL, spSel: UInt32(op.imm))
                 case 1: state.daif |= UInt32(op.imm) << 6
-                default: state.daif &= ~(UInt32(op.imm) << 6)
+                case 2: state.daif &= ~(UInt32(op.imm) << 6)
+                case 3: state.panUAO = (state.panUAO & ~(1 << 22)) | (UInt32(op.imm) << 22)
+                default: state.panUAO = (state.panUAO & ~(1 << 23)) | (UInt32(op.imm) << 23)
                 }
                 irqCheckNeeded = true
             case .msrNZCV: state.nzcv = UInt32(truncatingIfNeeded: x[n]) & 0xf000_0000
             case .mrsNZCV: x[d] = UInt64(state.nzcv)
-            case .nop, .sev, .sevl, .barrier, .isb, .endBlock: break
+            case .nop, .endBlock:
+                if op.s != 0 && state.currentEL == 0 {
+                    // Cache maintenance at EL0: allowed by SCTLR_EL1.UCI for the by-VA forms, else trapped;
+                    // the EL1-only forms are undefined.
+                    if op.s == 1 && state.sys.sctlr & (1 << 26) != 0 { break }
+                    instructionsExecuted &+= UInt64(i + 1)
+                    if op.s == 1 {
+                        systemAccessTrap(pcOf(block, i), key: UInt32(op.imm), rt: UInt32(op.n), read: false, sys: true)
+                    } else {
+                        undefined(pcOf(block, i), group: EncodingGroup.branchExceptionSystem.rawValue)
+                    }
+                    return
+                }
+            case .sev, .sevl, .barrier, .isb: break
             case .wfe, .wfi:
                 // The block ends here; wait for an interrupt (pending, even if masked) or a kick.
                 state.pc = nextPC
                 instructionsExecuted &+= UInt64(count)
-                if op.code == .wfi { waitForInterrupt() }
+                if op.code == .wfi {
+                    instrumentation?.vcpuEvent(cpu: index, .idle)
+                    waitForInterrupt()
+                    instrumentation?.vcpuEvent(cpu: index, .resumed)
+                }
                 return
             case .clrex: monitorValid = false
             case .dcZva:
+                if state.currentEL == 0 && state.sys.sctlr & (1 << 14) == 0 { // SCTLR_EL1.DZE
+                    instructionsExecuted &+= UInt64(i + 1)
+                    systemAccessTrap(pcOf(block, i), key: UInt32(op.imm), rt: UInt32(op.n), read: false, sys: true)
+                    return
+                }
                 let base = x[n] & ~63
                 guard let p = memory.ramPointer(base, 64) else {
                     faultAddress = x[n]; faultStatus = 0x10; faultWrite = true
@@ -869,10 +1022,44 @@ public final class VCPU {
             case .fmovToGeneral, .fmovFromGeneral, .simd:
                 executeSIMD(op)
             }
+            if H.enabled && accessCount > 0 {
+                for k in memoryHooksFrom..<memoryHooksTo where cache.hooks[k].kind == .memory {
+                    runMemoryHook(cache.hooks[k])
+                }
+            }
             i += 1
         }
         instructionsExecuted &+= UInt64(count)
         state.pc = nextPC
+    }
+
+    private func runHook(_ hook: InstrumentationHook) {
+        switch hook.kind {
+        case .execute:
+            if let callback = hook.callback {
+                unsafeBitCast(callback, to: ExecCallback.self)(UInt32(index), hook.userdata)
+            }
+        case .inlineAdd:
+            if let target = hook.target {
+                let p = (target + index * hook.stride).assumingMemoryBound(to: UInt64.self)
+                p.pointee &+= hook.value
+            }
+        case .inlineStore:
+            if let target = hook.target {
+                (target + index * hook.stride).assumingMemoryBound(to: UInt64.self).pointee = hook.value
+            }
+        case .memory:
+            break
+        }
+    }
+
+    private func runMemoryHook(_ hook: InstrumentationHook) {
+        guard let callback = hook.callback else { return }
+        let function = unsafeBitCast(callback, to: MemoryCallback.self)
+        for k in 0..<accessCount {
+            let wanted: UInt8 = accessLog[k].isStore != 0 ? 2 : 1
+            if hook.memoryFilter & wanted != 0 { function(UInt32(index), UnsafeRawPointer(accessLog + k), hook.userdata) }
+        }
     }
 
     private func memoryFault(_ block: UnsafeMutablePointer<TranslationBlock>, _ i: Int) {
@@ -962,6 +1149,33 @@ public final class VCPU {
 
     // MARK: system registers
 
+    enum EL0Access { case allowed, trap, undefined }
+
+    /// Whether EL0 may access a system register, per the EL0 enables in SCTLR_EL1 and CNTKCTL_EL1.
+    func el0Access(_ key: UInt32, read: Bool) -> EL0Access {
+        let sctlr = state.sys.sctlr, cntkctl = state.sys.cntkctl
+        switch key {
+        case SysReg.nzcv, SysReg.fpcr, SysReg.fpsr, SysReg.tpidrEL0, SysReg.dczid: return .allowed
+        case SysReg.tpidrroEL0: return read ? .allowed : .undefined
+        case SysReg.daif: return sctlr & (1 << 9) != 0 ? .allowed : .trap
+        case SysReg.ctr: return !read ? .undefined : (sctlr & (1 << 15) != 0 ? .allowed : .trap)
+        case SysReg.cntfrq: return !read ? .undefined : (cntkctl & 3 != 0 ? .allowed : .trap)
+        case SysReg.cntvct: return !read ? .undefined : (cntkctl & 2 != 0 ? .allowed : .trap)
+        case SysReg.cntpct: return !read ? .undefined : (cntkctl & 1 != 0 ? .allowed : .trap)
+        case SysReg.cntvCtl, SysReg.cntvCval, SysReg.cntvTval: return cntkctl & (1 << 8) != 0 ? .allowed : .trap
+        case SysReg.cntpCtl, SysReg.cntpCval, SysReg.cntpTval: return cntkctl & (1 << 9) != 0 ? .allowed : .trap
+        default: return .undefined
+        }
+    }
+
+    /// A trapped MSR/MRS/SYS at EL0: exception class 0x18 with the access described in the ISS.
+    private func systemAccessTrap(_ pc: UInt64, key: UInt32, rt: UInt32, read: Bool, sys: Bool = false) {
+        let op0 = (key >> 14) & 3, op1 = (key >> 11) & 7, crn = (key >> 7) & 15, crm = (key >> 3) & 15, op2 = key & 7
+        let t = rt >= 31 ? 31 : rt
+        let iss = (op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | (t << 5) | (crm << 1) | (read ? 1 : 0)
+        takeException(vectorOffset: 0, esr: 0x18 << 26 | 1 << 25 | iss, far: nil, returnAddress: pc)
+    }
+
     /// MRS. nil means the access is undefined at the current EL.
     func readSystemRegister(_ key: UInt32) -> UInt64? {
         let s = state.sys
@@ -1003,7 +1217,8 @@ public final class VCPU {
         case SysReg.idAA64ISAR1: return 0
         // No stage-1 translation is modelled: PARange reports 32 bits, the smallest encoding.
         case SysReg.idAA64MMFR0: return 0x0000_0000_0000_0000
-        case SysReg.idAA64MMFR1, SysReg.idAA64MMFR2: return 0
+        case SysReg.idAA64MMFR1: return 0x0010_0000 // PAN
+        case SysReg.idAA64MMFR2: return 0x10        // UAO
         case SysReg.clidr: return 0
         case SysReg.sctlr: return s.sctlr
         case SysReg.cpacr: return s.cpacr
@@ -1016,6 +1231,8 @@ public final class VCPU {
         case SysReg.elr: return s.elr
         case SysReg.spEL0: return state.spSel == 0 ? nil : state.bankedSP(el: 0)
         case SysReg.spSel: return UInt64(state.spSel)
+        case SysReg.pan: return UInt64(state.panUAO & (1 << 22))
+        case SysReg.uao: return UInt64(state.panUAO & (1 << 23))
         case SysReg.currentEL: return UInt64(state.currentEL) << 2
         case SysReg.esr: return s.esr
         case SysReg.far: return s.far
@@ -1066,12 +1283,14 @@ public final class VCPU {
         case SysReg.tcr: state.sys.tcr = value
         case SysReg.mair: state.sys.mair = value
         case SysReg.amair: state.sys.amair = value
-        case SysReg.spsr: state.sys.spsr = value & 0xf000_03cf
+        case SysReg.spsr: state.sys.spsr = value & 0xf0c0_03cf
         case SysReg.elr: state.sys.elr = value
         case SysReg.spEL0:
             if state.spSel == 0 { return false }
             state.setBankedSP(el: 0, value)
         case SysReg.spSel: state.setMode(el: state.currentEL, spSel: UInt32(value & 1))
+        case SysReg.pan: state.panUAO = (state.panUAO & ~(1 << 22)) | (UInt32(truncatingIfNeeded: value) & (1 << 22))
+        case SysReg.uao: state.panUAO = (state.panUAO & ~(1 << 23)) | (UInt32(truncatingIfNeeded: value) & (1 << 23))
         case SysReg.esr: state.sys.esr = value & 0xffff_ffff
         case SysReg.far: state.sys.far = value
         case SysReg.afsr0: state.sys.afsr0 = value
@@ -1165,7 +1384,7 @@ public final class VCPU {
 
     private func atomicRMW(_ address: UInt64, _ size: UInt8, _ kind: AtomicOp, _ operand: UInt64) -> UInt64? {
         let bytes = UInt64(1) << UInt64(size)
-        guard let p = atomicPointer(address, bytes, write: true) else { return nil }
+        guard let p = atomicPointer(address, bytes, write: false) else { return nil }
         let bits = Int(bytes * 8)
         let mask = ones(bits)
         let opnd = operand & mask
@@ -1201,7 +1420,7 @@ public final class VCPU {
 
     private func compareAndSwap(_ address: UInt64, _ size: UInt8, expected: UInt64, new: UInt64) -> UInt64? {
         let bytes = UInt64(1) << UInt64(size)
-        guard let p = atomicPointer(address, bytes, write: true) else { return nil }
+        guard let p = atomicPointer(address, bytes, write: false) else { return nil }
         let mask = ones(Int(bytes * 8))
         let r = casRaw(p, size, expected: expected & mask, new: new & mask)
         if r.exchanged { noteRAMWrite(address, bytes) }
@@ -1213,7 +1432,7 @@ public final class VCPU {
         let s = op.m, t = op.d
         let bytes = UInt64(1) << UInt64(op.s)
         let address = x[Int(op.n)]
-        guard let p = atomicPointer(address, bytes * 2, write: true) else { return false }
+        guard let p = atomicPointer(address, bytes * 2, write: false) else { return false }
         let e1 = x[rz(UInt32(s))], e2 = x[rz(UInt32(s) + 1)]
         let n1 = x[rz(UInt32(t))], n2 = x[rz(UInt32(t) + 1)]
         var o1: UInt64, o2: UInt64

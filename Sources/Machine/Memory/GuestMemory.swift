@@ -1,4 +1,5 @@
 import Atomics
+import Foundation
 
 /// A memory-mapped device. Called on the vCPU thread that made the access; a device shared between vCPUs
 /// synchronises itself.
@@ -14,6 +15,8 @@ public struct MMIORegion {
     public let base: UInt64
     public let size: UInt64
     public let device: MMIODevice
+    /// The device's name as a C string for plugins (lives as long as the process: regions are few and fixed).
+    public let cName: UnsafePointer<CChar>
 }
 
 /// The guest's physical address space: one RAM block backed by host memory, and MMIO regions.
@@ -50,7 +53,7 @@ public final class GuestMemory {
     }
 
     public func map(_ device: MMIODevice, at base: UInt64, size: UInt64) {
-        regions.append(MMIORegion(base: base, size: size, device: device))
+        regions.append(MMIORegion(base: base, size: size, device: device, cName: UnsafePointer(strdup(device.name)!)))
     }
 
     /// The host address of `length` bytes of RAM at `address`, or nil when any part lies outside RAM.

@@ -9,6 +9,10 @@ public struct TranslationBlock {
     /// Block starts at a gdb breakpoint: the run loop stops before executing it.
     public var breakpoint: Bool
     public var valid: Bool
+    /// Instrumentation baked into this block: `hookCount` hooks from `hookStart` in the cache's hook list.
+    var hookStart: Int32 = 0
+    var hookCount: Int32 = 0
+    var hasMemoryHooks = false
     /// Direct successors seen last time (key, block index), checked before the jump cache.
     var chainKey0: UInt64 = ~0
     var chainIndex0: Int32 = -1
@@ -47,6 +51,8 @@ public final class TranslationCache {
     var jumpKeys: UnsafeMutablePointer<UInt64>
     var jumpIndex: UnsafeMutablePointer<Int32>
     var pageBlocks: [UInt64: [Int32]] = [:]
+    /// Hooks of instrumented blocks, in block order, each block's sorted by instruction.
+    var hooks: [InstrumentationHook] = []
     public var stats = TranslationStatistics()
 
     init(poolCapacity: Int = 1 << 20, blockCapacity: Int = 1 << 16) {
@@ -85,13 +91,20 @@ public final class TranslationCache {
     /// Whether there is room for one more block of the largest size.
     var hasRoom: Bool { opsUsed + Self.maxBlockInstructions <= poolCapacity && blockCount < blockCapacity }
 
-    func add(key: UInt64, pc: UInt64, ops newOps: UnsafeBufferPointer<Op>, breakpoint: Bool, pages: (UInt64, UInt64)) -> Int32 {
+    func add(key: UInt64, pc: UInt64, ops newOps: UnsafeBufferPointer<Op>, breakpoint: Bool, pages: (UInt64, UInt64),
+             hooks blockHooks: [InstrumentationHook] = []) -> Int32 {
         let start = opsUsed
         (ops + start).initialize(from: newOps.baseAddress!, count: newOps.count)
         opsUsed += newOps.count
         let index = Int32(blockCount)
         (blocks + blockCount).initialize(to: TranslationBlock(key: key, pc: pc, start: Int32(start), count: Int32(newOps.count),
                                                                breakpoint: breakpoint, valid: true))
+        if !blockHooks.isEmpty {
+            blocks[blockCount].hookStart = Int32(hooks.count)
+            blocks[blockCount].hookCount = Int32(blockHooks.count)
+            blocks[blockCount].hasMemoryHooks = blockHooks.contains { $0.kind == .memory }
+            hooks.append(contentsOf: blockHooks)
+        }
         blockCount += 1
         map[key] = index
         let slot = Self.jumpSlot(key)
@@ -135,6 +148,7 @@ public final class TranslationCache {
         blockCount = 0
         map.removeAll(keepingCapacity: true)
         pageBlocks.removeAll(keepingCapacity: true)
+        hooks.removeAll(keepingCapacity: true)
         jumpKeys.update(repeating: ~0, count: Self.jumpCacheSize)
         stats.flushes += 1
         return pages

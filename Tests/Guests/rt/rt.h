@@ -17,7 +17,9 @@
 
 /* Exception handlers run with whatever CPACR_EL1 the interrupted code had (the FP trap test runs
  * them with FP disabled) and the vector stub saves only general registers: handler code must not
- * touch FP/SIMD registers. Mark every handler and everything it calls with HANDLER. */
+ * touch FP/SIMD registers. handle_sync and handle_irq are declared HANDLER below, which gcc
+ * applies to their definitions; mark whatever else a handler calls with HANDLER too (the runtime
+ * itself is built with -mgeneral-regs-only). */
 #define HANDLER __attribute__((target("general-regs-only")))
 
 /* Register state saved by the vector stub. A handler may change any field; x[], elr and spsr are
@@ -37,8 +39,8 @@ enum { VEC_SYNC = 0, VEC_IRQ = 1, VEC_FIQ = 2, VEC_SERROR = 3 };
 
 /* Hooks a program may define. Return nonzero when handled: the stub then restores the frame
  * and returns with ERET. Returning 0 reports an unexpected exception and exits with 99. */
-int handle_sync(struct frame *f);
-int handle_irq(struct frame *f);
+int handle_sync(struct frame *f) HANDLER;
+int handle_irq(struct frame *f) HANDLER;
 
 /* Runs fn at EL0t on the stack sp (interrupts masked). It returns when a sync handler sets
  * f->elr = (uint64_t)el0_return and f->spsr = SPSR_EL1H_MASKED; the handler's f->x[0] is the

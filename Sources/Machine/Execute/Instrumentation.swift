@@ -1,0 +1,77 @@
+/// What the translator tells an instrumentation layer (the plugin host) about a block it is translating.
+public struct BlockDescription {
+    public let pc: UInt64
+    /// One instruction word per guest instruction, in order.
+    public let words: [UInt32]
+}
+
+/// One observation baked into a translated block. Plain data: the interpreter acts on it without calling
+/// through any Swift protocol or closure.
+public struct InstrumentationHook {
+    public enum Kind: UInt8 {
+        /// Call `callback` as `ExecCallback` before the instruction (or block) runs.
+        case execute
+        /// `*(target + vcpu * stride) += value`, inline, without calling anyone.
+        case inlineAdd
+        /// `*(target + vcpu * stride) = value`, inline.
+        case inlineStore
+        /// Call `callback` as `MemoryCallback` after the instruction for each access matching `memoryFilter`.
+        case memory
+    }
+    /// Instruction index within the block; hooks for the block itself use index 0 and come first.
+    public var instruction: Int32
+    public var kind: Kind
+    /// For `.memory`: 1 reads, 2 writes, 3 both.
+    public var memoryFilter: UInt8
+    public var callback: UnsafeRawPointer?
+    public var userdata: UnsafeMutableRawPointer?
+    public var target: UnsafeMutableRawPointer?
+    public var stride: Int
+    public var value: UInt64
+
+    public init(instruction: Int32, kind: Kind, memoryFilter: UInt8 = 3, callback: UnsafeRawPointer? = nil,
+                userdata: UnsafeMutableRawPointer? = nil, target: UnsafeMutableRawPointer? = nil, stride: Int = 0, value: UInt64 = 0) {
+        self.instruction = instruction
+        self.kind = kind
+        self.memoryFilter = memoryFilter
+        self.callback = callback
+        self.userdata = userdata
+        self.target = target
+        self.stride = stride
+        self.value = value
+    }
+}
+
+/// C calling conventions of the callbacks hooks carry (they match `emud-plugin.h`).
+public typealias ExecCallback = @convention(c) (UInt32, UnsafeMutableRawPointer?) -> Void
+/// The access pointer points at a `MemoryAccess` (`struct emud_mem_access`).
+public typealias MemoryCallback = @convention(c) (UInt32, UnsafeRawPointer?, UnsafeMutableRawPointer?) -> Void
+
+/// One data access, laid out as `struct emud_mem_access` in the plugin header.
+public struct MemoryAccess {
+    public var virtualAddress: UInt64
+    public var physicalAddress: UInt64
+    public var value: UInt64
+    public var size: UInt32
+    public var isStore: UInt32
+    /// NUL-terminated device name for MMIO accesses; nil for RAM.
+    public var device: UnsafePointer<CChar>?
+}
+
+public enum ExceptionKind: UInt32 { case synchronous = 0, irq = 1, fiq = 2, serror = 3 }
+public enum VCPUEvent { case initialized, exited, idle, resumed }
+
+/// Implemented by the plugin host. Called on vCPU threads (each call on the thread of `cpu`).
+public protocol Instrumentation: AnyObject {
+    /// The hooks to bake into a block being translated. Runs at translation time, never per execution.
+    func instrument(_ block: BlockDescription, cpu: Int) -> [InstrumentationHook]
+    func exceptionTaken(cpu: Int, kind: ExceptionKind, from: UInt64, to: UInt64, syndrome: UInt32)
+    func translationsFlushed(cpu: Int)
+    func vcpuEvent(cpu: Int, _ event: VCPUEvent)
+}
+
+/// Compile-time switch for the interpreter loop: blocks without hooks run a specialisation in which every
+/// instrumentation check is constant-folded away, so a machine without plugins pays nothing.
+protocol HookMode { static var enabled: Bool { get } }
+enum WithoutHooks: HookMode { static var enabled: Bool { false } }
+enum WithHooks: HookMode { static var enabled: Bool { true } }
