@@ -103,6 +103,8 @@ public final class VCPU {
     private var faultWrite = false
 
     private var stopReason: VCPUStop? = nil
+    /// The last block `execute` ran to its end (-1 if it left early), for chaining in the run loop.
+    private var lastBlock: Int32 = -1
     private var modeBits: UInt64 = 0
     private var irqCheckNeeded = true
     private var timerPollCountdown = 0
@@ -279,7 +281,7 @@ public final class VCPU {
                 stopReason = .stepped
                 break
             }
-            previous = cache.blocks[Int(index)].valid ? index : -1
+            previous = lastBlock >= 0 && cache.blocks[Int(lastBlock)].valid ? lastBlock : -1
             if cache.blockCount == 0 { previous = -1 }
         }
         return stopReason ?? .stopRequested
@@ -321,8 +323,7 @@ public final class VCPU {
             }
             let firstPage = (pc &- ramBase) >> GuestMemory.pageShift
             let lastPage = (address &- 4 &- ramBase) >> GuestMemory.pageShift
-            memory.markCode(page: firstPage, cpu: index)
-            memory.markCode(page: lastPage, cpu: index)
+            for page in firstPage...lastPage { memory.markCode(page: page, cpu: index) }
             let ops = UnsafeBufferPointer(start: buffer.baseAddress!, count: count)
             var hooks: [InstrumentationHook] = []
             if let instrumentation {
@@ -520,7 +521,12 @@ public final class VCPU {
         return v
     }
 
-    private func execute<H: HookMode>(_ block: UnsafeMutablePointer<TranslationBlock>, _ mode: H.Type) {
+    /// Runs `first` and then, while nothing needs the run loop's attention, the blocks chained after it.
+    /// Any exception, stop or code write leaves through an early `return`; `lastBlock` is then -1.
+    private func execute<H: HookMode>(_ first: UnsafeMutablePointer<TranslationBlock>, _ mode: H.Type) {
+      var block = first
+      while true {
+        lastBlock = -1
         let ops = cache.ops + Int(block.pointee.start)
         let count = Int(block.pointee.count)
         let x = state.x
@@ -1031,6 +1037,20 @@ public final class VCPU {
         }
         instructionsExecuted &+= UInt64(count)
         state.pc = nextPC
+        lastBlock = Int32(block - cache.blocks)
+        // Follow the chain without going back to the run loop, unless something needs it.
+        if H.enabled || singleStep || irqCheckNeeded || nextPC & 3 != 0 { return }
+        timerPollCountdown -= 1
+        if timerPollCountdown <= 0 || attention.load(ordering: .relaxed) != 0 { return }
+        let key = nextPC | modeBits
+        let next: Int32
+        if block.pointee.chainKey0 == key { next = block.pointee.chainIndex0 }
+        else if block.pointee.chainKey1 == key { next = block.pointee.chainIndex1 }
+        else { return }
+        let candidate = cache.blocks + Int(next)
+        if candidate.pointee.breakpoint || candidate.pointee.hookCount != 0 { return }
+        block = candidate
+      }
     }
 
     private func runHook(_ hook: InstrumentationHook) {

@@ -27,11 +27,13 @@ public struct MMIORegion {
 /// Thread safety: RAM may be read and written from any vCPU thread (guest-visible races are the guest's);
 /// `codePages` bits are set and cleared with atomics. MMIO regions are fixed after board construction.
 public final class GuestMemory {
-    public static let pageShift: UInt64 = 12
+    /// Translated code is tracked in 256-byte granules: small enough that data sharing a 4 KiB page with
+    /// code (common in bare-metal images) does not invalidate that code on every store.
+    public static let pageShift: UInt64 = 8
     public let ramBase: UInt64
     public let ramSize: UInt64
     public let ram: UnsafeMutableRawPointer
-    /// One byte per RAM page: bit i is set while vCPU i holds translated code from that page.
+    /// One byte per 256-byte granule of RAM: bit i is set while vCPU i holds translated code from that page.
     let codePages: UnsafeMutablePointer<UnsafeAtomic<UInt8>.Storage>
     public private(set) var regions: [MMIORegion] = []
     /// Called when a store hits a page with translated code of some vCPU: (page index, vCPU mask).
@@ -42,7 +44,7 @@ public final class GuestMemory {
         self.ramSize = ramSize
         ram = UnsafeMutableRawPointer.allocate(byteCount: Int(ramSize), alignment: 4096)
         ram.initializeMemory(as: UInt8.self, repeating: 0, count: Int(ramSize))
-        let pages = Int((ramSize + 4095) >> 12)
+        let pages = Int((ramSize + 255) >> 8)
         codePages = .allocate(capacity: pages)
         codePages.initialize(repeating: .init(0), count: pages)
     }

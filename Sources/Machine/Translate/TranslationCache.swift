@@ -110,8 +110,7 @@ public final class TranslationCache {
         let slot = Self.jumpSlot(key)
         jumpKeys[slot] = key
         jumpIndex[slot] = index
-        pageBlocks[pages.0, default: []].append(index)
-        if pages.1 != pages.0 { pageBlocks[pages.1, default: []].append(index) }
+        for page in pages.0...pages.1 { pageBlocks[page, default: []].append(index) }
         stats.blocksTranslated += 1
         stats.instructionsTranslated += UInt64(newOps.count)
         return index

@@ -1,0 +1,97 @@
+/* Guest side of the differential fuzz test (Tests/IntegrationTests/DifferentialFuzzTests.swift).
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The test generates fuzz_blocks[]: per block, a seed, the register state to start from and a
+ * run of random instructions that ends with `b fuzz_exit`. For each block this program fills the
+ * scratch buffer from the seed, runs the block (enter.S), then prints every register and every
+ * scratch word the block changed. Synchronous exceptions inside a block are printed and the
+ * instruction skipped, so a faulting instruction is compared like any other.
+ *
+ * What the generated instructions may touch: memory only through x28, which starts in the middle
+ * of the 1 MiB scratch buffer (the generator keeps writeback drift and offsets inside it); x27
+ * holds a small index for register-offset forms; neither is ever a destination. SP is read,
+ * never written.
+ */
+#include "rt.h"
+
+#define SCRATCH_SIZE (1u << 20)
+
+/* Must match the layout the test writes (see FuzzBlock.assembly in the Swift test). */
+struct fuzz_state {
+    uint64_t x[31];
+    uint64_t nzcv; /* as MRS NZCV reads it: N Z C V in bits 31:28 */
+    uint64_t v[32][2]; /* low half, high half */
+};
+
+struct fuzz_block {
+    uint64_t seed;
+    const struct fuzz_state *state;
+    const uint32_t *code;
+    const uint32_t *end; /* the `b fuzz_exit` that closes the block */
+};
+
+extern const struct fuzz_block fuzz_blocks[];
+extern const uint64_t fuzz_block_count;
+
+/* enter.S: loads *state and runs code, which ends by branching to fuzz_exit; fuzz_exit stores
+ * every register into fuzz_saved and returns from fuzz_enter. */
+void fuzz_enter(const struct fuzz_state *state, const uint32_t *code);
+struct fuzz_state fuzz_saved;
+
+uint8_t fuzz_scratch[SCRATCH_SIZE] __attribute__((aligned(4096)));
+
+/* The block running now, for the exception handler; null outside blocks. */
+static const struct fuzz_block *volatile running;
+
+/* The scratch buffer's initial contents: word i of a block with seed s (SplitMix64's output
+ * function over a counter). */
+static uint64_t fill_word(uint64_t seed, uint64_t i)
+{
+    uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+int handle_sync(struct frame *f)
+{
+    const struct fuzz_block *block = running;
+    if (!block || f->elr < (uintptr_t)block->code || f->elr >= (uintptr_t)block->end)
+        return 0;
+    unsigned ec = esr_ec(f->esr);
+    printf("exception at insn %lu: esr %08lx", (unsigned long)((f->elr - (uintptr_t)block->code) / 4),
+           (unsigned long)f->esr);
+    /* FAR is defined only for aborts and alignment faults. */
+    if (ec == EC_DABORT_SAME || ec == EC_IABORT_SAME || ec == EC_PC_ALIGN || ec == EC_SP_ALIGN)
+        printf(" far %016lx", (unsigned long)f->far);
+    printf("\n");
+    f->elr += 4;
+    return 1;
+}
+
+int main(void)
+{
+    uint64_t *words = (uint64_t *)fuzz_scratch;
+    const uint64_t count = SCRATCH_SIZE / 8;
+    for (uint64_t b = 0; b < fuzz_block_count; b++) {
+        const struct fuzz_block *block = &fuzz_blocks[b];
+        for (uint64_t i = 0; i < count; i++)
+            words[i] = fill_word(block->seed, i);
+        printf("block %lu seed %016lx\n", (unsigned long)b, (unsigned long)block->seed);
+        running = block;
+        fuzz_enter(block->state, block->code);
+        running = 0;
+        for (int r = 0; r < 31; r++)
+            printf("x%02d %016lx\n", r, (unsigned long)fuzz_saved.x[r]);
+        printf("nzcv %lx\n", (unsigned long)(fuzz_saved.nzcv >> 28));
+        for (int r = 0; r < 32; r++)
+            printf("v%02d %016lx%016lx\n", r, (unsigned long)fuzz_saved.v[r][1],
+                   (unsigned long)fuzz_saved.v[r][0]);
+        /* Offsets from the start of the buffer, so the lines do not depend on where it is. */
+        for (uint64_t i = 0; i < count; i++)
+            if (words[i] != fill_word(block->seed, i))
+                printf("mem +%05lx %016lx\n", (unsigned long)(i * 8), (unsigned long)words[i]);
+    }
+    printf("done %lu blocks\n", (unsigned long)fuzz_block_count);
+    return 0;
+}
