@@ -51,13 +51,13 @@ let package = Package(
         .executableTarget(
             name: "emud",
             dependencies: [
-                "Machine", "Plugins", "GDBStub", "Control", "CSystemd",
+                "Machine", "Plugins", "GDBStub", "CSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(name: "MachineTests", dependencies: ["Machine"]),
-        .testTarget(name: "PluginsTests", dependencies: ["Plugins"]),
+        .testTarget(name: "PluginsTests", dependencies: ["Plugins", "Machine"]),
         .testTarget(
             name: "GDBStubTests",
             dependencies: ["GDBStub", .product(name: "NIOEmbedded", package: "swift-nio")]),

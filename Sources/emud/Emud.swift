@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Machine
+import Plugins
 
 @main
 struct Emud: ParsableCommand {
@@ -10,7 +11,7 @@ struct Emud: ParsableCommand {
         commandName: "emud",
         abstract: "Hosts emulated AArch64 machines (QEMU's virt board) for debugging and instrumentation.",
         version: version,
-        subcommands: [Run.self],
+        subcommands: [Run.self, PluginBuildIDCommand.self],
         defaultSubcommand: nil
     )
 }
@@ -51,6 +52,15 @@ struct Run: ParsableCommand {
     @Flag(help: "Print execution statistics on stderr when the machine ends.")
     var stats = false
 
+    @Option(name: .customLong("plugin"), help: ArgumentHelp("Load a plugin at start: PATH[,key=value...] (repeatable).", valueName: "spec"))
+    var plugins: [String] = []
+
+    @Flag(name: .customLong("allow-incompatible-plugins"), help: "Load plugins whose license is not GPL-compatible (taints emud).")
+    var allowIncompatiblePlugins = false
+
+    @Option(name: .customLong("plugin-abi"), help: "Plugin ABI check: 'version' (API version must match) or 'strict' (build id must match too).")
+    var pluginABI: String = "version"
+
     @Argument(help: "The guest image (ELF64 AArch64, or a flat binary with --load-address).")
     var image: String
 
@@ -85,11 +95,31 @@ struct Run: ParsableCommand {
             standardError("emud: \(error)")
             throw ExitCode(2)
         }
+        guard pluginABI == "version" || pluginABI == "strict" else {
+            standardError("emud: --plugin-abi must be 'version' or 'strict', not '\(pluginABI)'")
+            throw ExitCode(2)
+        }
+        let host = PluginHost(machine: machine,
+                              policy: PluginPolicy(allowIncompatibleLicenses: allowIncompatiblePlugins, strictABI: pluginABI == "strict"),
+                              log: { message, _ in standardError("emud: " + message) })
+        for spec in plugins {
+            let parts = spec.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            do {
+                try host.load(path: parts[0], arguments: Array(parts.dropFirst()))
+            } catch {
+                standardError("emud: \(error)")
+                throw ExitCode(2)
+            }
+        }
         let started = Date()
         machine.start()
         let final = machine.waitForFinish()
         let seconds = Date().timeIntervalSince(started)
         machine.shutdown()
+        for (info, output) in host.unloadAll() where !output.isEmpty {
+            standardError("plugin \(info.name) (id \(info.id)):")
+            FileHandle.standardError.write(Data((output.hasSuffix("\n") ? output : output + "\n").utf8))
+        }
         if stats {
             let t = machine.translationStatistics
             var line = String(format: "emud-stats: instructions=%llu seconds=%.6f blocks=%llu flushes=%llu invalidations=%llu",
@@ -108,5 +138,15 @@ struct Run: ParsableCommand {
         default:
             throw ExitCode(125)
         }
+    }
+}
+
+struct PluginBuildIDCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plugin-build-id",
+        abstract: "Print this emud build's id, for plugins built for --plugin-abi=strict (-DEMUD_PLUGIN_BUILD_ID='\"...\"').")
+
+    func run() throws {
+        print(PluginBuildID.current)
     }
 }

@@ -552,7 +552,7 @@ public final class VCPU {
                 accessCount = 0
                 memoryHooksFrom = hookCursor
                 while hookCursor < hookEnd && cache.hooks[hookCursor].instruction == Int32(i) {
-                    runHook(cache.hooks[hookCursor])
+                    runHook(cache.hooks[hookCursor], pc: block.pointee.pc &+ UInt64(i) &* 4)
                     hookCursor += 1
                 }
                 memoryHooksTo = hookCursor
@@ -1053,10 +1053,11 @@ public final class VCPU {
       }
     }
 
-    private func runHook(_ hook: InstrumentationHook) {
+    private func runHook(_ hook: InstrumentationHook, pc: UInt64) {
         switch hook.kind {
         case .execute:
             if let callback = hook.callback {
+                state.pc = pc  // so a plugin reading "pc" sees the instruction about to run
                 unsafeBitCast(callback, to: ExecCallback.self)(UInt32(index), hook.userdata)
             }
         case .inlineAdd:

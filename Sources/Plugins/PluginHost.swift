@@ -1,0 +1,294 @@
+import CCapstone
+import CEmudPlugin
+import Foundation
+import Machine
+
+/// How strictly plugins are checked before they load.
+public struct PluginPolicy: Sendable {
+    /// Load plugins whose license is not GPL-compatible (the daemon is then tainted).
+    public var allowIncompatibleLicenses = false
+    /// Require `emud_plugin_build_id` to equal `buildID`.
+    public var strictABI = false
+    public var buildID = PluginBuildID.current
+
+    public init(allowIncompatibleLicenses: Bool = false, strictABI: Bool = false) {
+        self.allowIncompatibleLicenses = allowIncompatibleLicenses
+        self.strictABI = strictABI
+    }
+}
+
+/// Why a plugin was refused. Every case names the file and says what to do.
+public enum PluginError: Error, CustomStringConvertible, Equatable {
+    case notFound(String)
+    case notLoadable(String, String)
+    case missingSymbol(String, String)
+    case apiVersionMismatch(String, Int32, Int32)
+    case missingLicense(String)
+    case incompatibleLicense(String, String, String)
+    case buildIDMismatch(String, String?, String)
+    case installFailed(String, Int32)
+    case unknownPlugin(UInt64)
+
+    public var description: String {
+        switch self {
+        case .notFound(let p): return "plugin \(p): no such file"
+        case .notLoadable(let p, let why): return "plugin \(p) is not a loadable shared object: \(why)"
+        case .missingSymbol(let p, let s): return "plugin \(p) does not export \(s); see contrib/plugins/README.md for what a plugin must export"
+        case .apiVersionMismatch(let p, let theirs, let ours):
+            return "plugin \(p) was built for plugin API version \(theirs), but this emud implements version \(ours); rebuild it against this emud's emud-plugin.h"
+        case .missingLicense(let p): return "plugin \(p) does not declare its license (export emud_plugin_license with an SPDX expression)"
+        case .incompatibleLicense(let p, let license, let why):
+            return "plugin \(p) declares license '\(license)', which is not GPL-compatible (\(why)); start emud with --allow-incompatible-plugins to load it anyway (the daemon is then tainted)"
+        case .buildIDMismatch(let p, let theirs, let ours):
+            return "plugin \(p) was built for emud build \(theirs ?? "(none: emud_plugin_build_id not exported)"), this is build \(ours); rebuild it with -DEMUD_PLUGIN_BUILD_ID from `emud plugin-build-id`, or drop --plugin-abi=strict"
+        case .installFailed(let p, let code): return "plugin \(p) refused to install (emud_plugin_install returned \(code)); check its arguments"
+        case .unknownPlugin(let id): return "no plugin with id \(id) is loaded in this machine; query-plugins lists them"
+        }
+    }
+}
+
+/// What emud reports about a loaded plugin.
+public struct PluginInfo: Sendable {
+    public let id: UInt64
+    public let name: String
+    public let path: String
+    public let sha256: String
+    public let license: String
+    public let gplCompatible: Bool
+    public let arguments: [String]
+    public let machineID: String
+}
+
+/// The plugins loaded into one machine, and the instrumentation they ask for.
+///
+/// Threading: `load`, `unload`, `query` and `unloadAll` are called from control threads (never a vCPU thread);
+/// they change the machine only inside its exclusive sections. The `Instrumentation` methods are called by vCPU
+/// threads. Plugins' own registrations take `lock`.
+public final class PluginHost: Instrumentation, @unchecked Sendable {
+    public let machine: Machine
+    public var policy: PluginPolicy
+    /// Receives one log line per event with structured fields (PLUGIN_PATH, PLUGIN_LICENSE, ...).
+    public var log: (String, [String: String]) -> Void
+    /// Set once a plugin with an incompatible license has been loaded.
+    public private(set) var tainted = false
+
+    let lock = NSLock()
+    var plugins: [LoadedPlugin] = []
+
+    public init(machine: Machine, policy: PluginPolicy = PluginPolicy(), log: @escaping (String, [String: String]) -> Void = { _, _ in }) {
+        self.machine = machine
+        self.policy = policy
+        self.log = log
+    }
+
+    public var loaded: [PluginInfo] {
+        lock.lock()
+        defer { lock.unlock() }
+        return plugins.map { $0.info }
+    }
+
+    // MARK: loading
+
+    /// Loads a plugin into the (possibly running) machine. Throws `PluginError` and leaves the machine as it was.
+    @discardableResult
+    public func load(path: String, arguments: [String] = []) throws -> PluginInfo {
+        guard FileManager.default.fileExists(atPath: path) else { throw PluginError.notFound(path) }
+        guard let bytes = FileManager.default.contents(atPath: path) else { throw PluginError.notLoadable(path, "cannot read it") }
+        guard bytes.count >= 4, bytes.prefix(4).elementsEqual([0x7f, 0x45, 0x4c, 0x46]) else {
+            throw PluginError.notLoadable(path, "not an ELF file")
+        }
+        let sha = SHA256.hex([UInt8](bytes))
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+            throw PluginError.notLoadable(path, String(cString: dlerror()))
+        }
+        var keepOpen = false
+        defer { if !keepOpen { dlclose(handle) } }
+
+        guard let versionSymbol = dlsym(handle, "emud_plugin_api_version") else {
+            throw PluginError.missingSymbol(path, "emud_plugin_api_version")
+        }
+        let version = versionSymbol.load(as: Int32.self)
+        guard version == EMUD_PLUGIN_API_VERSION else {
+            throw PluginError.apiVersionMismatch(path, version, Int32(EMUD_PLUGIN_API_VERSION))
+        }
+        guard let licenseSymbol = dlsym(handle, "emud_plugin_license") else { throw PluginError.missingLicense(path) }
+        let licenseText = String(cString: licenseSymbol.assumingMemoryBound(to: CChar.self))
+        let license = PluginLicense(expression: licenseText)
+        if !license.isGPLCompatible && !policy.allowIncompatibleLicenses {
+            throw PluginError.incompatibleLicense(path, licenseText, license.reason ?? "unknown license")
+        }
+        if policy.strictABI {
+            let theirs = dlsym(handle, "emud_plugin_build_id").map { String(cString: $0.assumingMemoryBound(to: CChar.self)) }
+            guard theirs == policy.buildID else { throw PluginError.buildIDMismatch(path, theirs, policy.buildID) }
+        }
+        guard let installSymbol = dlsym(handle, "emud_plugin_install") else {
+            throw PluginError.missingSymbol(path, "emud_plugin_install")
+        }
+        typealias Install = @convention(c) (UInt64, UnsafePointer<emud_plugin_info>?, Int32, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32
+        let install = unsafeBitCast(installSymbol, to: Install.self)
+
+        let plugin = LoadedPlugin(id: PluginRegistry.nextID(), handle: handle, host: self,
+                                  info: PluginInfo(id: 0, name: (path as NSString).lastPathComponent, path: path, sha256: sha,
+                                                   license: licenseText, gplCompatible: license.isGPLCompatible,
+                                                   arguments: arguments, machineID: machine.id))
+        let result: Int32 = machine.exclusive {
+            PluginRegistry.add(plugin)
+            lock.lock()
+            plugins.append(plugin)
+            lock.unlock()
+            let code = plugin.withInfo { info in install(plugin.id, info, Int32(plugin.argv.count - 1), plugin.argv.baseAddress) }
+            if code != 0 {
+                removeLocked(plugin)
+                return code
+            }
+            for cpu in machine.vcpus {
+                cpu.instrumentation = self
+                cpu.flushTranslations()
+            }
+            for i in 0..<machine.vcpus.count { for cb in plugin.snapshot().vcpuInit { cb(plugin.id, UInt32(i)) } }
+            return 0
+        }
+        if result != 0 {
+            plugin.release()
+            throw PluginError.installFailed(path, result)
+        }
+        keepOpen = true
+        if !license.isGPLCompatible { tainted = true }
+        let info = plugin.info
+        log("loaded plugin \(path) (id \(plugin.id), license \(licenseText), GPL-compatible: \(license.isGPLCompatible ? "yes" : "no"), sha256 \(sha)) into machine \(machine.id)" + (license.isGPLCompatible ? "" : "; the daemon is now tainted"),
+            ["PLUGIN_PATH": path, "PLUGIN_SHA256": sha, "PLUGIN_LICENSE": licenseText,
+             "PLUGIN_GPL_COMPATIBLE": license.isGPLCompatible ? "1" : "0", "MACHINE_ID": machine.id])
+        return info
+    }
+
+    /// Removes a plugin's registrations (inside an exclusive section).
+    private func removeLocked(_ plugin: LoadedPlugin) {
+        lock.lock()
+        plugins.removeAll { $0 === plugin }
+        let none = plugins.isEmpty
+        lock.unlock()
+        PluginRegistry.remove(plugin.id)
+        for cpu in machine.vcpus {
+            if none { cpu.instrumentation = nil }
+            cpu.flushTranslations()
+        }
+    }
+
+    /// Unloads a plugin: no vCPU runs while its translated hooks are flushed and its at-exit callback runs;
+    /// then the shared object is closed. Returns everything the plugin wrote with `emud_plugin_outs`.
+    @discardableResult
+    public func unload(id: UInt64) throws -> String {
+        guard let plugin = plugin(id) else { throw PluginError.unknownPlugin(id) }
+        let output: String = machine.exclusive {
+            removeLocked(plugin)
+            for cb in plugin.snapshot().atExit { cb(plugin.id) }
+            return plugin.outputText
+        }
+        plugin.release()
+        dlclose(plugin.handle)
+        log("unloaded plugin \(plugin.info.path) (id \(id)) from machine \(machine.id)",
+            ["PLUGIN_PATH": plugin.info.path, "MACHINE_ID": machine.id])
+        return output
+    }
+
+    /// Unloads every plugin (machine end, daemon stop), returning each one's output in load order.
+    public func unloadAll() -> [(PluginInfo, String)] {
+        var out: [(PluginInfo, String)] = []
+        for info in loaded {
+            if let text = try? unload(id: info.id) { out.append((info, text)) }
+        }
+        return out
+    }
+
+    /// The plugin's live JSON report (from its query callback, run while no vCPU runs) and its output so far.
+    public func query(id: UInt64) throws -> (report: String?, output: String) {
+        guard let plugin = plugin(id) else { throw PluginError.unknownPlugin(id) }
+        return machine.exclusive {
+            var report: String? = nil
+            if let cb = plugin.snapshot().query, let text = cb(plugin.id) {
+                report = String(cString: text)
+                free(text)
+            }
+            return (report, plugin.outputText)
+        }
+    }
+
+    func plugin(_ id: UInt64) -> LoadedPlugin? {
+        lock.lock()
+        defer { lock.unlock() }
+        return plugins.first { $0.id == id }
+    }
+
+    // MARK: Instrumentation (vCPU threads)
+
+    public func instrument(_ block: BlockDescription, cpu: Int) -> [InstrumentationHook] {
+        lock.lock()
+        let current = plugins
+        lock.unlock()
+        var hooks: [InstrumentationHook] = []
+        for plugin in current {
+            let callbacks = plugin.snapshot().tbTrans
+            if callbacks.isEmpty { continue }
+            let context = TranslationContext(block: block, plugin: plugin, symbols: symbolTable)
+            PluginRegistry.enter(context)
+            for cb in callbacks { cb(plugin.id, OpaquePointer(context.opaque)) }
+            PluginRegistry.leave(context)
+            hooks += context.hooks
+        }
+        return hooks
+    }
+
+    public func exceptionTaken(cpu: Int, kind: ExceptionKind, from: UInt64, to: UInt64, syndrome: UInt32) {
+        lock.lock()
+        let current = plugins
+        lock.unlock()
+        var e = emud_exception(from_pc: from, to_pc: to, kind: kind.rawValue, esr: syndrome)
+        for plugin in current {
+            for cb in plugin.snapshot().exception { cb(plugin.id, UInt32(cpu), &e) }
+        }
+    }
+
+    public func translationsFlushed(cpu: Int) {
+        guard cpu == 0 else { return }
+        lock.lock()
+        let current = plugins
+        lock.unlock()
+        for plugin in current { for cb in plugin.snapshot().flush { cb(plugin.id) } }
+    }
+
+    public func vcpuEvent(cpu: Int, _ event: VCPUEvent) {
+        lock.lock()
+        let current = plugins
+        lock.unlock()
+        for plugin in current {
+            let s = plugin.snapshot()
+            let list: [emud_vcpu_cb_t]
+            switch event {
+            case .initialized: list = s.vcpuInit
+            case .exited: list = s.vcpuExit
+            case .idle: list = s.vcpuIdle
+            case .resumed: list = s.vcpuResume
+            }
+            for cb in list { cb(plugin.id, UInt32(cpu)) }
+        }
+    }
+
+    /// Function symbols of the machine's image, sorted by address, for `insn_symbol`.
+    lazy var symbolTable: [GuestImage.Symbol] = {
+        (machine.image?.symbols ?? []).filter { $0.isFunction }.sorted { $0.address < $1.address }
+    }()
+}
+
+/// The emud build id plugins can be checked against in strict mode: the executable's size and modification
+/// time, which change with every build.
+public enum PluginBuildID {
+    public static let current: String = {
+        let path = ProcessInfo.processInfo.arguments.first.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
+            ?? "/proc/self/exe"
+        let resolved = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? path
+        let attributes = try? FileManager.default.attributesOfItem(atPath: resolved)
+        let size = (attributes?[.size] as? NSNumber)?.uint64Value ?? 0
+        let date = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        return "emud-\(EMUD_PLUGIN_API_VERSION)-\(String(size, radix: 16))-\(String(UInt64(date), radix: 16))"
+    }()
+}
