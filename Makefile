@@ -41,7 +41,7 @@ run: release guests
 	@echo "== emud demo: $(EMUD) run $(BUILD)/guests/demo.elf =="
 	$(EMUD) run $(EMUD_GUESTS)/demo.elf
 
-test: release guests
+test: release guests plugins
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel --num-workers 2
 

@@ -75,3 +75,15 @@ public protocol Instrumentation: AnyObject {
 protocol HookMode { static var enabled: Bool { get } }
 enum WithoutHooks: HookMode { static var enabled: Bool { false } }
 enum WithHooks: HookMode { static var enabled: Bool { true } }
+
+/// A gdb watchpoint on guest memory.
+public struct Watchpoint: Equatable, Sendable {
+    public var address: UInt64
+    public var length: UInt64
+    public var kind: WatchKind
+    public init(address: UInt64, length: UInt64, kind: WatchKind) {
+        self.address = address
+        self.length = length
+        self.kind = kind
+    }
+}

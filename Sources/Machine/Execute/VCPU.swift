@@ -89,6 +89,14 @@ public final class VCPU {
     /// Executes the instruction at this address even if it holds a breakpoint (resuming from one).
     public var skipBreakpointAt: UInt64? = nil
     public var singleStep = false
+    /// gdb watchpoints: while any exist every access takes the slow path, which checks them. A hit stops the vCPU
+    /// before the accessing instruction completes (AArch64 watchpoints are not steppable), PC at the instruction.
+    public var watchpoints: [Watchpoint] = [] { didSet { updateFastPath() } }
+    /// Lets the instruction at this address run once without triggering watchpoints (resuming from a hit).
+    public var skipWatchpointAt: UInt64? = nil
+    private static let watchHit: UInt32 = 0xffff
+    private var watchHitKind: WatchKind = .write
+    private var currentPC: UInt64 = 0
 
     // Exclusive monitor (local): address, size and the value seen by the load-exclusive.
     private var monitorValid = false
@@ -269,11 +277,15 @@ public final class VCPU {
                 }
             }
             skipBreakpointAt = nil
+            if skipWatchpointAt != nil {
+                if skipWatchpointAt != pc { skipWatchpointAt = nil } else { irqCheckNeeded = true } // run just this block
+            }
             if block.pointee.hookCount > 0 {
                 execute(block, WithHooks.self)
             } else {
                 execute(block, WithoutHooks.self)
             }
+            skipWatchpointAt = nil
             if let _ = stopReason { break }
             if singleStep {
                 // Single-step blocks are throwaway: translated anew each time.
@@ -410,6 +422,7 @@ public final class VCPU {
     private func loadSlow(_ address: UInt64, _ size: UInt8) -> UInt64? {
         guard checkAlignment(address, UInt64(1) << UInt64(size), write: false, always: false) else { return nil }
         let length = UInt64(1) << UInt64(size)
+        if !watchpoints.isEmpty && watchpointHit(address, length, store: false) { return nil }
         if let p = memory.ramPointer(address, length) {
             let value: UInt64
             switch size {
@@ -462,6 +475,7 @@ public final class VCPU {
     private func storeSlow(_ address: UInt64, _ size: UInt8, _ value: UInt64) -> Bool {
         guard checkAlignment(address, UInt64(1) << UInt64(size), write: true, always: false) else { return false }
         let length = UInt64(1) << UInt64(size)
+        if !watchpoints.isEmpty && watchpointHit(address, length, store: true) { return false }
         if let p = memory.ramPointer(address, length) {
             switch size {
             case 0: p.storeBytes(of: UInt8(truncatingIfNeeded: value), as: UInt8.self)
@@ -481,6 +495,29 @@ public final class VCPU {
         faultAddress = address
         faultStatus = 0x10
         faultWrite = true
+        return false
+    }
+
+    private func updateFastPath() {
+        fastRAMSize = (recordingAccesses || !watchpoints.isEmpty) ? 0 : ramSize
+    }
+
+    /// Whether an access hits a watchpoint (and is not the one being resumed past).
+    private func watchpointHit(_ address: UInt64, _ length: UInt64, store: Bool) -> Bool {
+        for w in watchpoints where address < w.address &+ w.length && w.address < address &+ length {
+            let kindMatches: Bool
+            switch w.kind {
+            case .write: kindMatches = store
+            case .read: kindMatches = !store
+            case .access: kindMatches = true
+            }
+            guard kindMatches else { continue }
+            if skipWatchpointAt != nil { return false }
+            faultAddress = max(address, w.address)
+            faultStatus = Self.watchHit
+            watchHitKind = w.kind
+            return true
+        }
         return false
     }
 
@@ -544,7 +581,7 @@ public final class VCPU {
         defer {
             if H.enabled {
                 recordingAccesses = false
-                fastRAMSize = ramSize
+                updateFastPath()
             }
         }
         while i < count {
@@ -1084,8 +1121,14 @@ public final class VCPU {
     }
 
     private func memoryFault(_ block: UnsafeMutablePointer<TranslationBlock>, _ i: Int) {
-        instructionsExecuted &+= UInt64(i + 1)
         codeWriteHit = false
+        if faultStatus == Self.watchHit {
+            instructionsExecuted &+= UInt64(i)
+            state.pc = pcOf(block, i)
+            stopReason = .watchpoint(watchHitKind, faultAddress)
+            return
+        }
+        instructionsExecuted &+= UInt64(i + 1)
         dataAbort(pcOf(block, i))
     }
 
