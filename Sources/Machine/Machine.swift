@@ -408,6 +408,14 @@ public final class Machine: PowerController, @unchecked Sendable {
         DispatchQueue.global().async { callback?(final) }
     }
 
+    /// Ends the machine from outside (gdb `kill`, control `quit`): it fails with `reason`.
+    public func terminate(_ reason: String) {
+        control.lock()
+        finish(.failed(reason))
+        control.unlock()
+        for cpu in vcpus { cpu.requestStop() }
+    }
+
     /// PSCI SYSTEM_RESET or a reset request: reload the image, vCPU 0 at its entry, secondaries off.
     /// Runs with every vCPU parked.
     private func performReset() {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GDBStub
 import Machine
 import Plugins
 
@@ -61,6 +62,12 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("plugin-abi"), help: "Plugin ABI check: 'version' (API version must match) or 'strict' (build id must match too).")
     var pluginABI: String = "version"
 
+    @Option(help: ArgumentHelp("Serve the GDB remote protocol: tcp:[HOST]:PORT (host defaults to 127.0.0.1) or unix:PATH.", valueName: "endpoint"))
+    var gdb: String?
+
+    @Flag(name: .customLong("wait-gdb"), help: "Hold the machine before its first instruction until gdb attaches and continues (like QEMU's -S).")
+    var waitGDB = false
+
     @Argument(help: "The guest image (ELF64 AArch64, or a flat binary with --load-address).")
     var image: String
 
@@ -111,11 +118,38 @@ struct Run: ParsableCommand {
                 throw ExitCode(2)
             }
         }
+        var server: GDBServer? = nil
+        if let gdb {
+            let endpoint: GDBEndpoint
+            do { endpoint = try GDBEndpoint(parsing: gdb) } catch {
+                standardError("emud: --gdb: \(error)")
+                throw ExitCode(2)
+            }
+            let adapter = GDBAdapter(machine: machine, plugins: host)
+            let s = GDBServer(endpoint: endpoint, target: adapter, onEvent: { standardError("emud: \($0)") })
+            let failure = blockingAwait { () async -> Error? in
+                do { try await s.start(); return nil } catch { return error }
+            }
+            if let failure {
+                standardError("emud: \(failure)")
+                throw ExitCode(2)
+            }
+            server = s
+            standardError("emud: gdb stub on \(endpoint); attach with: gdb-multiarch \(image) -ex 'target remote \(endpoint.gdbTargetString)'")
+        } else if waitGDB {
+            standardError("emud: --wait-gdb needs --gdb ENDPOINT")
+            throw ExitCode(2)
+        }
         let started = Date()
-        machine.start()
+        machine.start(paused: waitGDB)
         let final = machine.waitForFinish()
         let seconds = Date().timeIntervalSince(started)
         machine.shutdown()
+        if let server {
+            // Give the exit report (gdb's W packet) a moment to leave before the connection closes.
+            Thread.sleep(forTimeInterval: 0.2)
+            blockingAwait { () async -> Void in await server.stop() }
+        }
         for (info, output) in host.unloadAll() where !output.isEmpty {
             standardError("plugin \(info.name) (id \(info.id)):")
             FileHandle.standardError.write(Data((output.hasSuffix("\n") ? output : output + "\n").utf8))
@@ -148,5 +182,31 @@ struct PluginBuildIDCommand: ParsableCommand {
 
     func run() throws {
         print(PluginBuildID.current)
+    }
+}
+
+/// Runs async work from synchronous code (the foreground `run` command) and waits for its result.
+func blockingAwait<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
+    let semaphore = DispatchSemaphore(value: 0)
+    let box = ResultBox<T>()
+    Task {
+        box.value = await work()
+        semaphore.signal()
+    }
+    semaphore.wait()
+    return box.value!
+}
+
+final class ResultBox<T>: @unchecked Sendable {
+    var value: T?
+}
+
+extension GDBEndpoint {
+    /// What to type after `target remote`.
+    var gdbTargetString: String {
+        switch self {
+        case .tcp(let host, let port): return "\(host):\(port)"
+        case .unix(let path): return path
+        }
     }
 }

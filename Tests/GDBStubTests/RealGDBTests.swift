@@ -9,7 +9,7 @@ private let gdbPath = "/usr/bin/gdb-multiarch"
 /// Plays a running machine: `step` advances pc by one instruction; `continue` triggers the first
 /// write watchpoint (storing 0xfeedface there), else runs to the lowest software breakpoint, else
 /// exits with code 7. Stops are reported from another thread, as vCPU threads would.
-private func playMachine(_ target: FakeTarget, _ actions: [ThreadAction]) {
+@Sendable private func playMachine(_ target: FakeTarget, _ actions: [ThreadAction]) {
     let reporter = target.reporter
     func pc(_ thread: Int) -> UInt64 {
         let bytes = target.registers(thread)[256..<264]
@@ -29,31 +29,60 @@ private func playMachine(_ target: FakeTarget, _ actions: [ThreadAction]) {
     }
 }
 
-/// Runs gdb-multiarch in batch mode against `address` with `commands`; returns its output.
-/// `whileRunning` gets the process once it has started (to send it signals).
+/// Runs gdb-multiarch in batch mode against the stub on `port` with `commands`; returns what it
+/// printed followed by `[gdb exit status N]`. `whileRunning` gets gdb's pid (to send it SIGINT).
+///
+/// Spawned with posix_spawn and a clean signal mask: the test runner's threads block signals, and
+/// a child started with Foundation's Process inherits that mask, so gdb would never see SIGINT.
+/// A watchdog kills gdb after 30 seconds so that a stub bug fails the test instead of hanging it.
 private func runGDB(
-    port: Int, commands: [String], whileRunning: @escaping @Sendable (Process) -> Void = { _ in }
+    port: Int, commands: [String], whileRunning: @escaping @Sendable (pid_t) -> Void = { _ in }
 ) async throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: gdbPath)
-    process.arguments =
-        ["-q", "-nx", "-batch", "-ex", "set remotetimeout 10", "-ex", "target remote 127.0.0.1:\(port)"]
+    let arguments =
+        [gdbPath, "-q", "-nx", "-batch", "-ex", "set remotetimeout 10", "-ex", "target remote 127.0.0.1:\(port)"]
         + commands.flatMap { ["-ex", $0] }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    whileRunning(process)
-    let output = await withCheckedContinuation { continuation in
-        DispatchQueue.global().async {
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            continuation.resume(
-                returning: String(decoding: data, as: UTF8.self) + "[gdb exit status \(process.terminationStatus)]\n")
+    let outputPath = FileManager.default.temporaryDirectory
+        .appendingPathComponent("emud-gdb-output-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+    defer { try? FileManager.default.removeItem(atPath: outputPath) }
+
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    var allSignals = sigset_t()
+    sigfillset(&allSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+    var cArguments = arguments.map { strdup($0) } + [nil]
+    defer { cArguments.forEach { free($0) } }
+    var pid: pid_t = 0
+    let result = posix_spawn(&pid, gdbPath, &actions, &attributes, &cArguments, environ)
+    guard result == 0 else { throw POSIXError(POSIXErrorCode(rawValue: result) ?? .EINVAL) }
+    let gdb = pid
+    whileRunning(gdb)
+    let watchdog = Task {
+        try await Task.sleep(for: .seconds(30))
+        kill(gdb, SIGKILL)
+    }
+    let status = await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            while waitpid(gdb, &status, 0) == -1 && errno == EINTR {}
+            continuation.resume(returning: status)
         }
     }
-    return output
+    watchdog.cancel()
+    let printed = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+    return printed + "[gdb exit status \(status >> 8)]\n"
 }
 
 /// The stub against the real gdb, when it is installed (`make deps` installs gdb-multiarch).
@@ -111,7 +140,7 @@ struct RealGDBTests {
         expectLine("Old value = 50462976")  // 0x03020100, the fake's initial memory
         expectLine("New value = 4277009102")
         expectLine("help -- this text")
-        expectLine("[Switching to Thread 1.2]")
+        expectLine("[Switching to thread 2 (Thread 1.2)]")
         expectLine("[Inferior 1 (process 1) detached]")
         expectLine("[gdb exit status 0]")
         // The one warning expected: this target names no program.
@@ -201,15 +230,16 @@ struct RealGDBInterruptTests {
         let port = try #require(try await server.start()?.port)
 
         // gdb turns SIGINT into the 0x03 byte while the target runs.
-        let output = try await runGDB(port: port, commands: ["continue", "p/x $pc", "detach"]) { process in
+        let output = try await runGDB(port: port, commands: ["continue", "p/x $pc", "detach"]) { gdb in
             Task {
                 _ = await eventually { target.resumes.count == 1 }
-                process.interrupt()
+                kill(gdb, SIGINT)
             }
         }
         await server.stop()
         #expect(target.interrupts == 1)
         #expect(output.contains("received signal SIGINT, Interrupt."), "gdb printed:\n\(output)")
+        #expect(output.contains("[Switching to Thread 1.2]"), "gdb printed:\n\(output)")
         #expect(output.contains("$1 = 0x40000200"), "gdb printed:\n\(output)")
         #expect(output.contains("[Inferior 1 (process 1) detached]"), "gdb printed:\n\(output)")
     }

@@ -47,19 +47,6 @@ enum Hex {
         return out
     }
 
-    /// A big-endian hexadecimal number without leading zeros, as the protocol writes addresses
-    /// and thread ids.
-    static func number(_ value: UInt64) -> [UInt8] {
-        if value == 0 { return [UInt8(ascii: "0")] }
-        var out: [UInt8] = []
-        var rest = value
-        while rest != 0 {
-            out.append(digits[Int(rest & 0xF)])
-            rest >>= 4
-        }
-        return out.reversed()
-    }
-
     /// Parses a whole field as a big-endian hexadecimal number; nil if empty, not hex, or wider
     /// than 64 bits.
     static func parseNumber(_ text: some Collection<UInt8>) -> UInt64? {
@@ -71,9 +58,6 @@ enum Hex {
         }
         return result
     }
-
-    /// The ASCII bytes of a string, for building replies.
-    static func ascii(_ text: String) -> [UInt8] { Array(text.utf8) }
 }
 
 extension Collection where Element == UInt8 {

@@ -76,9 +76,9 @@ public struct PacketDecoder: Sendable {
     private var checksum: UInt8 = 0
     private var error: PacketError?
 
+    /// - Parameter maximumPayloadLength: the largest decoded payload accepted (at least 1).
     public init(maximumPayloadLength: Int = GDBSession.defaultPacketSize) {
-        precondition(maximumPayloadLength > 0, "a packet must be able to hold at least one byte")
-        self.maximumPayloadLength = maximumPayloadLength
+        self.maximumPayloadLength = max(1, maximumPayloadLength)
     }
 
     /// Appends bytes read from the peer. Call `next()` until it returns nil to drain them.

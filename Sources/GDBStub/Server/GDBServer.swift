@@ -62,7 +62,8 @@ public actor GDBServer {
     ///   - eventLoopGroup: the server takes one event loop from it for the listener and all
     ///     connections.
     ///   - packetSize: the largest packet accepted from gdb (advertised as `PacketSize`).
-    ///   - onEvent: called on the event loop for every ``GDBServerEvent``; must not block.
+    ///   - onEvent: called for every ``GDBServerEvent`` (on the event loop, except `.listening`, which
+    ///     ``start()`` reports); must be thread safe and must not block.
     public init(
         endpoint: GDBEndpoint,
         target: any DebugTarget,

@@ -89,13 +89,15 @@ public final class GDBSession {
     private var peerSoftwareBreak = false
     private var peerHardwareBreak = false
 
+    /// The smallest packet size accepted: gdb's first exchanges (qSupported) need about this much.
+    public static let minimumPacketSize = 256
+
     /// Attaches to `target` (calling ``DebugTarget/attach(reporter:)`` with `reporter`) and starts
-    /// in acknowledgment mode, stopped.
+    /// in acknowledgment mode, stopped. `packetSize` below ``minimumPacketSize`` is raised to it.
     public init(target: any DebugTarget, reporter: StopReporter, packetSize: Int = defaultPacketSize) {
-        precondition(packetSize >= 256, "gdb needs packets of at least 256 bytes for its first exchanges")
         self.target = target
-        self.packetSize = packetSize
-        self.decoder = PacketDecoder(maximumPayloadLength: packetSize)
+        self.packetSize = max(Self.minimumPacketSize, packetSize)
+        self.decoder = PacketDecoder(maximumPayloadLength: self.packetSize)
         let stop = target.attach(reporter: reporter)
         self.lastStop = stop
         self.generalThread = stop.thread ?? target.threads.first ?? 1

@@ -34,7 +34,8 @@ public protocol DebugTarget: AnyObject, Sendable {
     func attach(reporter: StopReporter) -> StopReason
 
     /// The debugger has gone (`D` packet or a dropped connection). Remove every breakpoint and
-    /// watchpoint it inserted and let the machine run freely. The target must not report stops any more.
+    /// watchpoint it inserted and let the machine run freely. This may come while the machine runs
+    /// (gdb went away during a `continue`); a stop reported after it is dropped.
     func detach()
 
     /// The debugger asked to kill the debuggee (`k`, `vKill`). Stop the machine for good

@@ -1,0 +1,310 @@
+import Foundation
+import GDBStub
+import Machine
+import Plugins
+
+/// Binds the GDB stub to one machine: all-stop run control, registers, memory, breakpoints and watchpoints.
+///
+/// The stub calls every method from its event-loop thread, one at a time. Stops reach gdb through the
+/// `StopReporter` from vCPU threads (breakpoints, steps, watchpoints) or from the machine's finish callback.
+/// Reading state for gdb never changes the machine: registers and RAM are read while the machine is stopped,
+/// and device registers are not read at all (a read can change a device).
+final class GDBAdapter: DebugTarget, @unchecked Sendable {
+    let machine: Machine
+    weak var plugins: PluginHost?
+    private let lock = NSLock()
+    private var reporter: StopReporter?
+    private var softwareBreakpoints: Set<UInt64> = []
+    private var hardwareBreakpoints: Set<UInt64> = []
+    private var watchpoints: [Watchpoint] = []
+    /// vCPU and reason of the last stop, to resume past it.
+    private var lastStop: DebugStopEvent?
+
+    init(machine: Machine, plugins: PluginHost?) {
+        self.machine = machine
+        self.plugins = plugins
+        let previousStop = machine.onDebugStop
+        machine.onDebugStop = { [weak self] event in
+            previousStop?(event)
+            self?.debugStopped(event)
+        }
+        let previousFinish = machine.onFinish
+        machine.onFinish = { [weak self] state in
+            previousFinish?(state)
+            self?.finished(state)
+        }
+    }
+
+    private func currentReporter() -> StopReporter? {
+        lock.lock()
+        defer { lock.unlock() }
+        return reporter
+    }
+
+    private func debugStopped(_ event: DebugStopEvent) {
+        lock.lock()
+        lastStop = event
+        let hardware = hardwareBreakpoints
+        let r = reporter
+        lock.unlock()
+        let thread = event.cpu + 1
+        switch event.reason {
+        case .breakpoint(let pc):
+            r?.targetStopped(hardware.contains(pc) ? .hardwareBreakpoint(thread: thread) : .softwareBreakpoint(thread: thread))
+        case .watchpoint(let kind, let address):
+            let k: WatchpointKind = kind == .write ? .write : (kind == .read ? .read : .access)
+            r?.targetStopped(.watchpoint(k, address: address, thread: thread))
+        default:
+            r?.targetStopped(.signal(.trap, thread: thread))
+        }
+    }
+
+    private func finished(_ state: MachineState) {
+        switch state {
+        case .exited(let code): currentReporter()?.targetStopped(.exited(code: UInt8(truncatingIfNeeded: code)))
+        default: currentReporter()?.targetStopped(.terminated(.abort))
+        }
+    }
+
+    // MARK: lifecycle
+
+    func attach(reporter: StopReporter) -> StopReason {
+        lock.lock()
+        self.reporter = reporter
+        lock.unlock()
+        machine.pause(reason: "gdb")
+        return .signal(.trap, thread: 1)
+    }
+
+    func detach() {
+        lock.lock()
+        reporter = nil
+        softwareBreakpoints.removeAll()
+        hardwareBreakpoints.removeAll()
+        watchpoints.removeAll()
+        lock.unlock()
+        applyBreakpoints()
+        prepareResume()
+        machine.resume()
+    }
+
+    func kill() {
+        lock.lock()
+        reporter = nil
+        lock.unlock()
+        machine.terminate("killed by gdb")
+    }
+
+    var threads: [Int] { Array(1...machine.vcpus.count) }
+
+    private func cpu(_ thread: Int) -> VCPU? {
+        guard thread >= 1, thread <= machine.vcpus.count else { return nil }
+        return machine.vcpus[thread - 1]
+    }
+
+    // MARK: registers
+
+    func readRegisters(thread: Int) -> [UInt8] {
+        guard let cpu = cpu(thread) else { return Array(repeating: 0, count: AArch64RegisterLayout.byteCount) }
+        let s = cpu.state
+        var out: [UInt8] = []
+        out.reserveCapacity(AArch64RegisterLayout.byteCount)
+        func append64(_ v: UInt64) { out += withUnsafeBytes(of: v.littleEndian, Array.init) }
+        func append32(_ v: UInt32) { out += withUnsafeBytes(of: v.littleEndian, Array.init) }
+        for i in 0..<31 { append64(s.x[i]) }
+        append64(s.x[31])
+        append64(s.pc)
+        append32(s.pstate)
+        for i in 0..<32 { append64(s.v[2 * i]); append64(s.v[2 * i + 1]) }
+        append32(s.fpsr)
+        append32(s.fpcr)
+        return out
+    }
+
+    func writeRegister(thread: Int, number: Int, bytes: [UInt8]) -> Bool {
+        guard let cpu = cpu(thread), let size = AArch64RegisterLayout.size(of: number), bytes.count == size else { return false }
+        var value: UInt64 = 0
+        for (i, b) in bytes.prefix(8).enumerated() { value |= UInt64(b) << UInt64(8 * i) }
+        var high: UInt64 = 0
+        if bytes.count == 16 { for (i, b) in bytes[8..<16].enumerated() { high |= UInt64(b) << UInt64(8 * i) } }
+        let s = cpu.state
+        switch number {
+        case 0...30: s.x[number] = value
+        case AArch64RegisterLayout.sp: s.x[31] = value
+        case AArch64RegisterLayout.pc: s.pc = value
+        case AArch64RegisterLayout.cpsr: return s.restore(pstate: UInt32(truncatingIfNeeded: value))
+        case AArch64RegisterLayout.v0..<(AArch64RegisterLayout.v0 + 32):
+            let v = number - AArch64RegisterLayout.v0
+            s.v[2 * v] = value
+            s.v[2 * v + 1] = high
+        case AArch64RegisterLayout.fpsr: s.fpsr = UInt32(truncatingIfNeeded: value)
+        case AArch64RegisterLayout.fpcr: s.fpcr = UInt32(truncatingIfNeeded: value)
+        default: return false
+        }
+        return true
+    }
+
+    // MARK: memory
+
+    func readMemory(address: UInt64, length: Int) -> [UInt8]? {
+        guard length > 0 else { return [] }
+        if let bytes = machine.memory.readBytes(address, length) { return bytes }
+        // A short read up to the end of RAM.
+        let end = machine.memory.ramBase &+ machine.memory.ramSize
+        guard address >= machine.memory.ramBase, address < end else { return nil }
+        return machine.memory.readBytes(address, Int(end - address))
+    }
+
+    func writeMemory(address: UInt64, bytes: [UInt8]) -> Bool {
+        machine.writeMemory(address, bytes)
+    }
+
+    // MARK: execution
+
+    /// Lets every vCPU run past the breakpoint or watchpoint it is stopped at.
+    private func prepareResume() {
+        for cpu in machine.vcpus {
+            cpu.skipBreakpointAt = cpu.state.pc
+        }
+        lock.lock()
+        let stop = lastStop
+        lastStop = nil
+        lock.unlock()
+        if let stop, case .watchpoint = stop.reason {
+            machine.vcpus[stop.cpu].skipWatchpointAt = machine.vcpus[stop.cpu].state.pc
+        }
+    }
+
+    func resume(actions: [ThreadAction]) {
+        prepareResume()
+        if let step = actions.first(where: { if case .step = $0.action { return true } else { return false } }),
+           step.thread >= 1, step.thread <= machine.vcpus.count {
+            machine.step(cpu: step.thread - 1)
+        } else {
+            machine.resume()
+        }
+    }
+
+    func interrupt() {
+        machine.pause(reason: "gdb")
+        currentReporter()?.targetStopped(.signal(.interrupt, thread: 1))
+    }
+
+    // MARK: breakpoints
+
+    var supportedBreakpointKinds: Set<BreakpointKind> { BreakpointKind.all }
+
+    func insertBreakpoint(_ breakpoint: Breakpoint) -> Bool {
+        update(breakpoint, insert: true)
+    }
+
+    func removeBreakpoint(_ breakpoint: Breakpoint) -> Bool {
+        update(breakpoint, insert: false)
+    }
+
+    private func update(_ breakpoint: Breakpoint, insert: Bool) -> Bool {
+        lock.lock()
+        switch breakpoint.kind {
+        case .software:
+            if insert { softwareBreakpoints.insert(breakpoint.address) } else { softwareBreakpoints.remove(breakpoint.address) }
+        case .hardware:
+            if insert { hardwareBreakpoints.insert(breakpoint.address) } else { hardwareBreakpoints.remove(breakpoint.address) }
+        case .watchpoint(let kind):
+            guard breakpoint.length > 0, breakpoint.length <= 1 << 20 else { lock.unlock(); return false }
+            let k: WatchKind = kind == .write ? .write : (kind == .read ? .read : .access)
+            let w = Watchpoint(address: breakpoint.address, length: UInt64(breakpoint.length), kind: k)
+            if insert { watchpoints.append(w) } else if let i = watchpoints.firstIndex(of: w) { watchpoints.remove(at: i) }
+        }
+        lock.unlock()
+        applyBreakpoints()
+        return true
+    }
+
+    /// Software breakpoints never write guest memory: the translator ends blocks before them and the run loop
+    /// stops there; changing them flushes translated code.
+    private func applyBreakpoints() {
+        lock.lock()
+        let all = softwareBreakpoints.union(hardwareBreakpoints)
+        let watch = watchpoints
+        lock.unlock()
+        machine.exclusive {
+            for cpu in machine.vcpus {
+                cpu.breakpoints = all
+                cpu.watchpoints = watch
+            }
+        }
+    }
+
+    // MARK: optional features
+
+    var execFilePath: String? {
+        guard let path = machine.image?.path else { return nil }
+        return URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+
+    var memoryMap: [MemoryRegion]? {
+        [MemoryRegion(kind: .ram, start: machine.memory.ramBase, length: machine.memory.ramSize)]
+    }
+
+    func monitor(command: String) -> String? {
+        MonitorCommands.run(command.trimmingCharacters(in: .whitespaces), machine: machine, plugins: plugins)
+    }
+}
+
+/// gdb's `monitor` commands.
+enum MonitorCommands {
+    static let help = """
+    emud monitor commands:
+      help           this list
+      info machine   board, memory, vCPUs, state, instructions executed, taint
+      info tb        translation-block statistics
+      tb-flush       empty every vCPU's translation-block cache
+      reset          reset the machine (reload the image, vCPU 0 at its entry)
+      plugins        loaded plugins with their declared licenses
+
+    """
+
+    static func run(_ command: String, machine: Machine, plugins: PluginHost?) -> String {
+        switch command {
+        case "help", "":
+            return help
+        case "info machine":
+            let state: String
+            switch machine.state {
+            case .exited(let code): state = "exited (\(code))"
+            case .failed(let why): state = "failed: \(why)"
+            case .stopped(let why): state = "stopped (\(why))"
+            default: state = machine.state.name
+            }
+            return """
+            machine \(machine.id): board virt, cpu cortex-a76-like (Armv8.2-A)
+              memory: \(machine.memory.ramSize >> 20) MiB at 0x\(String(machine.memory.ramBase, radix: 16))
+              vCPUs: \(machine.vcpus.count)
+              state: \(state)
+              instructions executed: \(machine.instructionsExecuted)
+              tainted: \((plugins?.tainted ?? false) ? "yes (a plugin with a GPL-incompatible license was loaded)" : "no")
+
+            """
+        case "info tb":
+            let t = machine.translationStatistics
+            return """
+            translation blocks: \(t.liveBlocks) live, \(t.blocksTranslated) translated (\(t.instructionsTranslated) instructions)
+              flushes: \(t.flushes), invalidations: \(t.invalidations)
+
+            """
+        case "tb-flush":
+            machine.tbFlush()
+            return "translation-block caches flushed\n"
+        case "reset":
+            machine.reset()
+            return "machine reset\n"
+        case "plugins":
+            let list = plugins?.loaded ?? []
+            if list.isEmpty { return "no plugins loaded\n" }
+            return list.map { "\($0.id): \($0.path) license \($0.license) (\($0.gplCompatible ? "GPL-compatible" : "not GPL-compatible"))" }
+                .joined(separator: "\n") + "\n"
+        default:
+            return "unknown monitor command '\(command)'\n" + help
+        }
+    }
+}
