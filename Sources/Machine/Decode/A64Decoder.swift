@@ -83,7 +83,7 @@ public enum A64Decoder {
     public static func decode(_ word: UInt32, pc: UInt64) -> Op {
         let ctx = DecodeContext(pc: pc)
         for e in buckets[Int(word.bits(28, 25))] where e.pattern.matches(word) {
-            if let op = e.handler(Fields(word: word, pattern: e.pattern), ctx) { return op }
+            if let op = e.handler(Fields(word: word, pattern: e.pattern), ctx) { return op.specialized() }
             break
         }
         return Op(.undefined, a: EncodingGroup.of(word).rawValue, imm: UInt64(word))

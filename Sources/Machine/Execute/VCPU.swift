@@ -597,6 +597,46 @@ public final class VCPU {
             let op = ops[i]
             let d = Int(op.d), n = Int(op.n), m = Int(op.m)
             switch op.code {
+            // MARK: specialised hot forms (Op.specialized)
+            case .addReg64: x[d] = x[n] &+ x[m]
+            case .addReg32: x[d] = (x[n] &+ x[m]) & 0xffff_ffff
+            case .subReg64: x[d] = x[n] &- x[m]
+            case .subReg32: x[d] = (x[n] &- x[m]) & 0xffff_ffff
+            case .subsReg64:
+                let (r, f) = addWithCarry64(x[n], ~x[m], 1)
+                x[d] = r; state.nzcv = f
+            case .subsReg32:
+                let (r, f) = addWithCarry32(x[n], ~x[m], 1)
+                x[d] = r; state.nzcv = f
+            case .subsImm64:
+                let (r, f) = addWithCarry64(x[n], ~op.imm, 1)
+                x[d] = r; state.nzcv = f
+            case .subsImm32:
+                let (r, f) = addWithCarry32(x[n], ~op.imm, 1)
+                x[d] = r; state.nzcv = f
+            case .movReg64: x[d] = x[m]
+            case .movReg32: x[d] = x[m] & 0xffff_ffff
+            case .ldr64:
+                guard let v = load(x[n] &+ op.imm, 3) else { return memoryFault(block, i) }
+                x[d] = v
+            case .ldr32:
+                guard let v = load(x[n] &+ op.imm, 2) else { return memoryFault(block, i) }
+                x[d] = v
+            case .ldrb:
+                guard let v = load(x[n] &+ op.imm, 0) else { return memoryFault(block, i) }
+                x[d] = v
+            case .ldr64Reg:
+                guard let v = load(x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 3) else { return memoryFault(block, i) }
+                x[d] = v
+            case .ldr32Reg:
+                guard let v = load(x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 2) else { return memoryFault(block, i) }
+                x[d] = v
+            case .str64:
+                guard store(x[n] &+ op.imm, 3, x[d]) else { return memoryFault(block, i) }
+                if codeWriteHit { return endAfterCodeWrite(block, i) }
+            case .str32:
+                guard store(x[n] &+ op.imm, 2, x[d]) else { return memoryFault(block, i) }
+                if codeWriteHit { return endAfterCodeWrite(block, i) }
             // MARK: data processing, immediate
             case .movImm: x[d] = op.imm
             case .movk:

@@ -116,6 +116,46 @@ public enum OpCode: UInt16 {
     case fmovToGeneral      // d = X, n = V; s = 0 (32-bit lo), 1 (64-bit lo), 2 (64-bit hi)
     case fmovFromGeneral    // d = V, n = X; s as above
     case simd               // a = SIMDOp, s = esize log2, f.alt = Q (128-bit); imm = immediate
+    // Specialised forms of the above (see `Op.specialized()`), same fields.
+    case addReg64, addReg32, subReg64, subReg32, subsReg64, subsReg32, subsImm64, subsImm32, movReg64, movReg32
+    case ldr64, ldr32, ldrb, str64, str32, ldr64Reg, ldr32Reg
+}
+
+extension Op {
+    /// The same operation as a dedicated code for the most frequent forms (64-bit, no shift, no sign
+    /// extension), so the interpreter's hottest cases test no flags. Purely an optimisation: every specialised
+    /// code computes exactly what the general one does.
+    func specialized() -> Op {
+        var op = self
+        let sf = f & OpFlags.sf != 0
+        switch code {
+        case .addShifted where s == 0 && f & OpFlags.setFlags == 0:
+            op.code = sf ? .addReg64 : .addReg32
+        case .subShifted where s == 0 && f & OpFlags.setFlags == 0:
+            op.code = sf ? .subReg64 : .subReg32
+        case .subShifted where s == 0:
+            op.code = sf ? .subsReg64 : .subsReg32
+        case .subsImm:
+            op.code = sf ? .subsImm64 : .subsImm32
+        case .orrShifted where s == 0 && n == UInt8(CPUState.zeroRead) && f & OpFlags.invert == 0:
+            op.code = sf ? .movReg64 : .movReg32
+        case .ldrImm where f & (OpFlags.signed | OpFlags.dest32) == 0 && s == 3:
+            op.code = .ldr64
+        case .ldrImm where f & OpFlags.signed == 0 && s == 2:
+            op.code = .ldr32
+        case .ldrImm where f & OpFlags.signed == 0 && s == 0:
+            op.code = .ldrb
+        case .strImm where s == 3:
+            op.code = .str64
+        case .strImm where s == 2:
+            op.code = .str32
+        case .ldrReg where f & OpFlags.signed == 0 && (s == 3 || s == 2):
+            op.code = s == 3 ? .ldr64Reg : .ldr32Reg
+        default:
+            break
+        }
+        return op
+    }
 }
 
 public enum AtomicOp: UInt8 {
