@@ -51,7 +51,10 @@ let package = Package(
         .executableTarget(
             name: "emud",
             dependencies: [
-                "Machine", "Plugins", "GDBStub", "CSystemd",
+                "Machine", "Plugins", "GDBStub", "Control", "CSystemd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

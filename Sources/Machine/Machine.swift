@@ -282,6 +282,14 @@ public final class Machine: PowerController, @unchecked Sendable {
         exclusive { memory.writeBytes(address, bytes) }
     }
 
+    /// Every vCPU thread is alive (or the machine has ended, when they legitimately are not). For health checks.
+    public var vcpuThreadsHealthy: Bool {
+        control.lock()
+        defer { control.unlock() }
+        if isFinished || !started { return true }
+        return threads.allSatisfy { $0.isExecuting && !$0.isFinished }
+    }
+
     // MARK: statistics
 
     public var instructionsExecuted: UInt64 { vcpus.reduce(0) { $0 &+ $1.instructionsExecuted } }

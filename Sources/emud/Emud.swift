@@ -5,14 +5,14 @@ import Machine
 import Plugins
 
 @main
-struct Emud: ParsableCommand {
+struct Emud: AsyncParsableCommand {
     static let version = "0.1.0"
 
     static let configuration = CommandConfiguration(
         commandName: "emud",
         abstract: "Hosts emulated AArch64 machines (QEMU's virt board) for debugging and instrumentation.",
         version: version,
-        subcommands: [Run.self, PluginBuildIDCommand.self],
+        subcommands: [Run.self, DaemonCommand.self, PluginBuildIDCommand.self],
         defaultSubcommand: nil
     )
 }

@@ -18,36 +18,36 @@ func generalAccess(size: UInt32, opc: UInt32) -> (size: Int, load: Bool, signed:
 enum LoadStore {
     static let encodings: [A64Encoding] = [
         // Load/store exclusive, ordered, compare and swap
-        A64Encoding("STXR", "zz001000000sssssoaaaaannnnnttttt", fuzz: false) { f, _ in
+        A64Encoding("STXR", "zz001000000sssssoaaaaannnnnttttt", fuzz: true) { f, _ in
             Op(.stxr, d: rz(f.t), n: rsp(f.n), a: wz(f.s), s: Int(f.z), f: f.o == 1 ? OpFlags.ordered : 0)
         },
-        A64Encoding("LDXR", "zz001000010sssssoaaaaannnnnttttt", fuzz: false) { f, _ in
+        A64Encoding("LDXR", "zz001000010sssssoaaaaannnnnttttt", fuzz: true) { f, _ in
             Op(.ldxr, d: wz(f.t), n: rsp(f.n), s: Int(f.z), f: f.o == 1 ? OpFlags.ordered : 0)
         },
-        A64Encoding("STXP", "1z001000001sssssoaaaaannnnnttttt", fuzz: false) { f, _ in
+        A64Encoding("STXP", "1z001000001sssssoaaaaannnnnttttt", fuzz: true) { f, _ in
             Op(.stxp, d: rz(f.t), n: rsp(f.n), m: rz(f.a), a: wz(f.s), s: 2 + Int(f.z), f: f.o == 1 ? OpFlags.ordered : 0)
         },
-        A64Encoding("LDXP", "1z001000011sssssoaaaaannnnnttttt", fuzz: false) { f, _ in
+        A64Encoding("LDXP", "1z001000011sssssoaaaaannnnnttttt", fuzz: true) { f, _ in
             if f.t == f.a { return nil }
             return Op(.ldxp, d: wz(f.t), n: rsp(f.n), m: wz(f.a), s: 2 + Int(f.z), f: f.o == 1 ? OpFlags.ordered : 0)
         },
-        A64Encoding("STLR", "zz001000100sssss1aaaaannnnnttttt", fuzz: false) { f, _ in
+        A64Encoding("STLR", "zz001000100sssss1aaaaannnnnttttt", fuzz: true) { f, _ in
             Op(.stlr, d: rz(f.t), n: rsp(f.n), s: Int(f.z), f: OpFlags.ordered)
         },
-        A64Encoding("STLLR", "zz001000100sssss0aaaaannnnnttttt", fuzz: false) { f, _ in
+        A64Encoding("STLLR", "zz001000100sssss0aaaaannnnnttttt", fuzz: true) { f, _ in
             Op(.stlr, d: rz(f.t), n: rsp(f.n), s: Int(f.z), f: OpFlags.ordered)
         },
-        A64Encoding("LDAR", "zz001000110sssss1aaaaannnnnttttt", fuzz: false) { f, _ in
+        A64Encoding("LDAR", "zz001000110sssss1aaaaannnnnttttt", fuzz: true) { f, _ in
             Op(.ldar, d: wz(f.t), n: rsp(f.n), s: Int(f.z), f: OpFlags.ordered)
         },
-        A64Encoding("LDLAR", "zz001000110sssss0aaaaannnnnttttt", fuzz: false) { f, _ in
+        A64Encoding("LDLAR", "zz001000110sssss0aaaaannnnnttttt", fuzz: true) { f, _ in
             Op(.ldar, d: wz(f.t), n: rsp(f.n), s: Int(f.z), f: OpFlags.ordered)
         },
-        A64Encoding("CAS", "zz0010001L1sssssR11111nnnnnttttt", fuzz: false) { f, _ in
+        A64Encoding("CAS", "zz0010001L1sssssR11111nnnnnttttt", fuzz: true) { f, _ in
             Op(.cas, d: rz(f.t), n: rsp(f.n), m: rz(f.s), a: wz(f.s), s: Int(f.z),
                f: (f.L == 1 ? OpFlags.acquire : 0) | (f.R == 1 ? OpFlags.ordered : 0))
         },
-        A64Encoding("CASP", "0z0010000L1sssssR11111nnnnnttttt", fuzz: false) { f, _ in
+        A64Encoding("CASP", "0z0010000L1sssssR11111nnnnnttttt", fuzz: true) { f, _ in
             if f.s & 1 == 1 || f.t & 1 == 1 { return nil }
             return Op(.casp, d: Int(f.t), n: rsp(f.n), m: Int(f.s), s: 2 + Int(f.z),
                       f: (f.L == 1 ? OpFlags.acquire : 0) | (f.R == 1 ? OpFlags.ordered : 0))
@@ -81,7 +81,7 @@ enum LoadStore {
             return Op(.stp, d: rz(f.t), n: rsp(f.n), m: rz(f.a), a: mode, s: size, imm: offset)
         },
         // Atomic memory operations (LSE)
-        A64Encoding("LSE_atomic", "zz111000AR1sssssoooo00nnnnnttttt", fuzz: false) { f, _ in
+        A64Encoding("LSE_atomic", "zz111000AR1sssssoooo00nnnnnttttt", fuzz: true) { f, _ in
             let kind: AtomicOp
             switch f.o {
             case 0: kind = .add

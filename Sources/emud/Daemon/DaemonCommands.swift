@@ -1,0 +1,223 @@
+import Control
+import Foundation
+import Machine
+import NIOCore
+import Plugins
+
+/// Runs blocking machine work (waiting for vCPUs to park, for a guest to exit) on a thread of its own, never on
+/// Swift concurrency's small cooperative pool, so one slow command cannot hold up the others.
+func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+        }
+    }
+}
+
+extension PluginError {
+    var controlError: ControlError {
+        switch self {
+        case .unknownPlugin: return .deviceNotFound(description)
+        default: return .generic(description)
+        }
+    }
+}
+
+extension Daemon {
+    /// The control commands, in QMP's naming style.
+    func commands(testHooks: Bool, controlLoop: any EventLoop) -> ControlCommandRegistry {
+        var r = ControlCommandRegistry()
+
+        r.register("query-status") { _, _ in
+            let all = self.allMachines
+            return .object([
+                "uptime": .double(Date().timeIntervalSince(self.startedAt)),
+                "machines": .int(all.count),
+                "running": .int(all.filter { $0.machine.state == .running }.count),
+                "tainted": .bool(self.tainted),
+                "taint_flags": .array(self.tainted ? [.string("incompatible-plugin-license")] : []),
+                "status": .string(self.statusLine),
+            ])
+        }
+
+        r.register("machine-create", parameters: ["id", "board", "cpus", "memory", "image", "gdb", "paused", "console", "plugins"]) { args, _ in
+            let id = try args.string("id")
+            if let board = try args.optionalString("board"), board != "virt" {
+                throw ControlError.generic("machine-create: board '\(board)' is not available; emud models QEMU's 'virt' board")
+            }
+            var spec = DaemonConfiguration.MachineSpec(id: id, image: try args.string("image"))
+            spec.cpus = try args.optionalInt("cpus", in: 1...MachineConfiguration.maxCPUs) ?? 1
+            spec.memory = UInt64(try args.optionalMemorySize("memory", in: (1 << 20)...(3 << 30)) ?? (128 << 20))
+            spec.gdb = try args.optionalString("gdb")
+            spec.paused = try args.optionalBool("paused") ?? false
+            if let console = args["console"] {
+                guard let target = MachineSpecRules.console(console) else {
+                    throw args.invalid("console", expected: "\"ring\", {\"log\": PATH} or {\"socket\": PATH}", found: console)
+                }
+                spec.console = target
+            }
+            for p in try args.optionalArray("plugins") ?? [] {
+                guard let path = p["path"]?.stringValue else {
+                    throw ControlError.generic("machine-create: each entry of 'plugins' needs a 'path'")
+                }
+                spec.plugins.append(.init(path: path, arguments: p["args"]?.arrayValue?.compactMap { $0.stringValue } ?? []))
+            }
+            let managed = try await self.createMachine(spec)
+            return self.describe(managed)
+        }
+
+        r.register("machine-destroy", parameters: ["id"]) { args, _ in
+            let reports = try await self.destroyMachine(try args.string("id"))
+            return .object(["plugins": .array(reports.map { .object(["id": .int(Int($0.0.id)), "report": .string($0.1)]) })])
+        }
+
+        r.register("query-machines") { _, _ in
+            .array(self.allMachines.map { self.describe($0) })
+        }
+
+        r.register("machine-stop", parameters: ["id"]) { args, _ in
+            let m = try self.machine(try args.string("id"))
+            try await offload { m.machine.pause(reason: "paused") }
+            self.publish("MACHINE_STOP", data: ["id": .string(m.id), "reason": .string("paused")])
+            self.statusChanged()
+            return self.describe(m)
+        }
+
+        r.register("machine-cont", parameters: ["id"]) { args, _ in
+            let m = try self.machine(try args.string("id"))
+            switch m.machine.state {
+            case .exited, .failed: throw ControlError.generic("machine '\(m.id)' has ended (\(m.machine.state.name)); machine-reset restarts it")
+            default: break
+            }
+            m.machine.resume()
+            self.publish("MACHINE_RESUME", data: ["id": .string(m.id)])
+            self.statusChanged()
+            return self.describe(m)
+        }
+
+        r.register("machine-reset", parameters: ["id"]) { args, _ in
+            let m = try self.machine(try args.string("id"))
+            switch m.machine.state {
+            case .exited, .failed:
+                throw ControlError.generic("machine '\(m.id)' has ended; destroy it and create it again")
+            default: break
+            }
+            try await offload { m.machine.reset() }
+            return self.describe(m)
+        }
+
+        r.register("machine-wait", parameters: ["id", "timeout"]) { args, _ in
+            let m = try self.machine(try args.string("id"))
+            let timeout = TimeInterval(try args.optionalInt("timeout", in: 0...86_400) ?? 30)
+            let state = try await offload { m.machine.waitUntilNotRunning(timeout: timeout) }
+            var out = self.describe(m).objectValue ?? [:]
+            out["timed_out"] = .bool(state == nil)
+            return .object(out)
+        }
+
+        r.register("console-read", parameters: ["id", "from"]) { args, _ in
+            let m = try self.machine(try args.string("id"))
+            let from = try args.optionalInt("from", in: 0...Int.max).map { UInt64($0) }
+            let (bytes, next, dropped) = m.ring.read(from: from)
+            return .object(["data": .string(String(decoding: bytes, as: UTF8.self)), "next": .int(Int(next)), "dropped": .int(Int(dropped))])
+        }
+
+        r.register("console-write", parameters: ["id", "data"]) { args, _ in
+            let m = try self.machine(try args.string("id"))
+            let data = Array(try args.string("data").utf8)
+            m.machine.board.uart.receive(data)
+            m.machine.board.console.feed(data)
+            return .object(["written": .int(data.count)])
+        }
+
+        r.register("gdb-listen", parameters: ["id", "endpoint"]) { args, _ in
+            let m = try self.machine(try args.string("id"))
+            try await self.startGDB(m, endpoint: try args.string("endpoint"))
+            return .object(["id": .string(m.id), "endpoint": .string(m.gdbEndpoint ?? "")])
+        }
+
+        r.register("gdb-close", parameters: ["id"]) { args, _ in
+            let m = try self.machine(try args.string("id"))
+            guard let server = m.gdbServer else { throw ControlError.generic("machine '\(m.id)' has no gdb endpoint") }
+            await server.stop()
+            m.gdbServer = nil
+            m.gdbEndpoint = nil
+            return .object([:])
+        }
+
+        r.register("plugin-load", parameters: ["machine", "path", "args"]) { args, _ in
+            let m = try self.machine(try args.string("machine"))
+            let path = try args.string("path")
+            var parsedArguments: [String] = []
+            if let a = args["args"] {
+                if let list = a.arrayValue {
+                    parsedArguments = list.map { $0.stringValue ?? $0.serialized() }
+                } else if let object = a.objectValue {
+                    parsedArguments = object.keys.sorted().map { "\($0)=\(object[$0]?.stringValue ?? object[$0]?.serialized() ?? "")" }
+                } else if let s = a.stringValue {
+                    parsedArguments = s.split(separator: ",").map(String.init)
+                } else {
+                    throw args.invalid("args", expected: "an array of \"key=value\" strings or an object", found: a)
+                }
+            }
+            let arguments = parsedArguments
+            let host = m.plugins
+            let info: PluginInfo
+            do { info = try await offload { try host.load(path: path, arguments: arguments) } } catch let e as PluginError { throw e.controlError }
+            self.publishLoaded(info)
+            return Daemon.describe(info)
+        }
+
+        r.register("plugin-unload", parameters: ["machine", "id"]) { args, _ in
+            let m = try self.machine(try args.string("machine"))
+            let id = UInt64(try args.int("id", in: 1...Int.max))
+            let host = m.plugins
+            let name = host.loaded.first { $0.id == id }?.name ?? ""
+            let output: String
+            do { output = try await offload { try host.unload(id: id) } } catch let e as PluginError { throw e.controlError }
+            self.publish("PLUGIN_UNLOADED", data: ["machine": .string(m.id), "id": .int(Int(id)), "name": .string(name), "report": .string(output)])
+            self.statusChanged()
+            return .object(["id": .int(Int(id)), "report": .string(output)])
+        }
+
+        r.register("query-plugins", parameters: ["machine"]) { args, _ in
+            let list: [ManagedMachine]
+            if let id = try args.optionalString("machine") { list = [try self.machine(id)] } else { list = self.allMachines }
+            return .array(list.flatMap { $0.plugins.loaded.map { Daemon.describe($0) } })
+        }
+
+        r.register("plugin-query", parameters: ["machine", "id"]) { args, _ in
+            let m = try self.machine(try args.string("machine"))
+            let id = UInt64(try args.int("id", in: 1...Int.max))
+            let host = m.plugins
+            let result: (report: String?, output: String)
+            do { result = try await offload { try host.query(id: id) } } catch let e as PluginError { throw e.controlError }
+            var report: JSONValue = .null
+            if let text = result.report {
+                report = (try? JSONValue(parsing: text)) ?? .string(text)
+            }
+            return .object(["id": .int(Int(id)), "report": report, "output": .string(result.output)])
+        }
+
+        r.register("tb-flush", parameters: ["machine"]) { args, _ in
+            let m = try self.machine(try args.string("machine"))
+            try await offload { m.machine.tbFlush() }
+            return .object([:])
+        }
+
+        r.register("quit") { _, _ in
+            self.quit()
+            return .object([:])
+        }
+
+        if testHooks {
+            // Test-only: blocks the control event loop so the watchdog's health check fails (EMUD_TEST_HOOKS=1).
+            r.register("x-test-wedge-control-loop", parameters: ["seconds"]) { args, _ in
+                let seconds = try args.optionalInt("seconds", in: 1...600) ?? 10
+                controlLoop.execute { Thread.sleep(forTimeInterval: TimeInterval(seconds)) }
+                return .object([:])
+            }
+        }
+        return r
+    }
+}

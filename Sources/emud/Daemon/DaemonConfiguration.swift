@@ -1,0 +1,189 @@
+import Control
+import Foundation
+
+/// The daemon's configuration file (JSON): the daemon itself and the machines to create at start.
+///
+/// ```json
+/// {
+///   "control": "/run/emud/emud.sock",
+///   "control_group": "emud",
+///   "log_target": "auto",
+///   "plugins": { "allow_incompatible": false, "abi": "version" },
+///   "stop_timeout": 10,
+///   "machines": [
+///     { "id": "rig0", "image": "/srv/fw.elf", "cpus": 2, "memory": "256M", "gdb": "tcp::1234",
+///       "paused": false, "console": "ring", "plugins": [ { "path": "/usr/local/lib/emud/libinsn.so", "args": ["inline=on"] } ] }
+///   ]
+/// }
+/// ```
+struct DaemonConfiguration: Equatable {
+    struct PluginSpec: Equatable {
+        var path: String
+        var arguments: [String]
+    }
+
+    struct MachineSpec: Equatable {
+        var id: String
+        var image: String
+        var cpus = 1
+        var memory: UInt64 = 128 << 20
+        var gdb: String?
+        var paused = false
+        var console: ConsoleTarget = .ring
+        var plugins: [PluginSpec] = []
+    }
+
+    var control: String?
+    var controlGroup: String?
+    var logTarget: LogTarget?
+    var allowIncompatiblePlugins = false
+    var strictPluginABI = false
+    var stopTimeout: TimeInterval = 10
+    var machines: [MachineSpec] = []
+
+    struct Problem: Error, CustomStringConvertible {
+        let file: String
+        let line: Int?
+        let reason: String
+        var description: String {
+            line.map { "\(file):\($0): \(reason)" } ?? "\(file): \(reason)"
+        }
+    }
+
+    static func load(path: String) throws -> DaemonConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Problem(file: path, line: nil, reason: "cannot read the file")
+        }
+        let bytes = [UInt8](data)
+        let root: JSONValue
+        do {
+            root = try JSONValue(parsing: bytes)
+        } catch {
+            let line = 1 + bytes.prefix(max(0, min(error.offset, bytes.count))).filter { $0 == 0x0a }.count
+            throw Problem(file: path, line: line, reason: "not valid JSON: \(error.reason)")
+        }
+        return try parse(root, file: path, text: bytes)
+    }
+
+    /// The line where `"key"` first appears after `after` bytes, to point at the offending entry.
+    private static func line(of key: String, in text: [UInt8], occurrence: Int = 0) -> Int? {
+        let needle = Array("\"\(key)\"".utf8)
+        var found = 0
+        var i = 0
+        while i + needle.count <= text.count {
+            if text[i] == needle[0] && Array(text[i..<i + needle.count]) == needle {
+                if found == occurrence { return 1 + text[..<i].filter { $0 == 0x0a }.count }
+                found += 1
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    static func parse(_ root: JSONValue, file: String, text: [UInt8] = []) throws -> DaemonConfiguration {
+        func problem(_ key: String, _ reason: String, occurrence: Int = 0) -> Problem {
+            Problem(file: file, line: line(of: key, in: text, occurrence: occurrence), reason: reason)
+        }
+        guard let object = root.objectValue else { throw Problem(file: file, line: 1, reason: "the top level must be a JSON object") }
+        let known: Set<String> = ["control", "control_group", "log_target", "plugins", "stop_timeout", "machines"]
+        for key in object.keys where !known.contains(key) {
+            throw problem(key, "unknown setting '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        var config = DaemonConfiguration()
+        if let v = object["control"] {
+            guard let s = v.stringValue, !s.isEmpty else { throw problem("control", "'control' must be a socket path") }
+            config.control = s
+        }
+        if let v = object["control_group"] {
+            guard let s = v.stringValue else { throw problem("control_group", "'control_group' must be a group name") }
+            config.controlGroup = s
+        }
+        if let v = object["log_target"] {
+            guard let s = v.stringValue, let t = LogTarget(rawValue: s) else {
+                throw problem("log_target", "'log_target' must be one of auto, journal, stderr")
+            }
+            config.logTarget = t
+        }
+        if let v = object["stop_timeout"] {
+            guard let d = v.doubleValue, d > 0, d <= 3600 else { throw problem("stop_timeout", "'stop_timeout' must be a number of seconds between 0 and 3600") }
+            config.stopTimeout = d
+        }
+        if let v = object["plugins"] {
+            guard let p = v.objectValue else { throw problem("plugins", "'plugins' must be an object with allow_incompatible and abi") }
+            if let a = p["allow_incompatible"] {
+                guard let b = a.boolValue else { throw problem("allow_incompatible", "'allow_incompatible' must be true or false") }
+                config.allowIncompatiblePlugins = b
+            }
+            if let a = p["abi"] {
+                guard let s = a.stringValue, s == "version" || s == "strict" else { throw problem("abi", "'abi' must be \"version\" or \"strict\"") }
+                config.strictPluginABI = s == "strict"
+            }
+        }
+        if let v = object["machines"] {
+            guard let list = v.arrayValue else { throw problem("machines", "'machines' must be an array") }
+            var ids: Set<String> = []
+            for (index, entry) in list.enumerated() {
+                guard let m = entry.objectValue else { throw problem("machines", "machines[\(index)] must be an object") }
+                guard let id = m["id"]?.stringValue, MachineSpecRules.validID(id) else {
+                    throw problem("id", "machines[\(index)].id must be a name of letters, digits, '-', '_' or '.'", occurrence: index)
+                }
+                guard !ids.contains(id) else { throw problem("id", "machine id '\(id)' is used twice", occurrence: index) }
+                ids.insert(id)
+                guard let image = m["image"]?.stringValue else { throw problem("image", "machine '\(id)' needs an 'image' (path to an ELF)", occurrence: index) }
+                var spec = MachineSpec(id: id, image: image)
+                if let c = m["cpus"] {
+                    guard let n = c.intValue, (1...8).contains(n) else { throw problem("cpus", "machine '\(id)': 'cpus' must be an integer between 1 and 8") }
+                    spec.cpus = n
+                }
+                if let mem = m["memory"] {
+                    guard let bytes = MachineSpecRules.memory(mem) else { throw problem("memory", "machine '\(id)': 'memory' must be bytes or a size such as \"128M\"") }
+                    spec.memory = bytes
+                }
+                if let g = m["gdb"] {
+                    guard let s = g.stringValue else { throw problem("gdb", "machine '\(id)': 'gdb' must be an endpoint such as \"tcp::1234\"") }
+                    spec.gdb = s
+                }
+                if let p = m["paused"] {
+                    guard let b = p.boolValue else { throw problem("paused", "machine '\(id)': 'paused' must be true or false") }
+                    spec.paused = b
+                }
+                if let c = m["console"] {
+                    guard let target = MachineSpecRules.console(c) else {
+                        throw problem("console", "machine '\(id)': 'console' must be \"ring\", {\"log\": PATH} or {\"socket\": PATH}")
+                    }
+                    spec.console = target
+                }
+                if let ps = m["plugins"] {
+                    guard let arr = ps.arrayValue else { throw problem("plugins", "machine '\(id)': 'plugins' must be an array") }
+                    for p in arr {
+                        guard let path = p["path"]?.stringValue else { throw problem("path", "machine '\(id)': each plugin needs a 'path'") }
+                        let args = p["args"]?.arrayValue?.compactMap { $0.stringValue } ?? []
+                        spec.plugins.append(PluginSpec(path: path, arguments: args))
+                    }
+                }
+                config.machines.append(spec)
+            }
+        }
+        return config
+    }
+}
+
+/// Validation shared by the configuration file and the control socket's machine-create.
+enum MachineSpecRules {
+    static func validID(_ id: String) -> Bool {
+        !id.isEmpty && id.count <= 64 && id.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }
+    }
+
+    static func memory(_ value: JSONValue) -> UInt64? {
+        if let n = value.intValue, n > 0 { return UInt64(n) }
+        if let s = value.stringValue { return parseSize(s) }
+        return nil
+    }
+
+    static func console(_ value: JSONValue) -> ConsoleTarget? {
+        if value.stringValue == "ring" { return .ring }
+        if let path = value["log"]?.stringValue { return .file(path) }
+        if let path = value["socket"]?.stringValue { return .unixSocket(path) }
+        return nil
+    }
+}
