@@ -63,8 +63,20 @@ let package = Package(
         .testTarget(name: "PluginsTests", dependencies: ["Plugins", "Machine"]),
         .testTarget(
             name: "GDBStubTests",
-            dependencies: ["GDBStub", .product(name: "NIOEmbedded", package: "swift-nio")]),
-        .testTarget(name: "ControlTests", dependencies: ["Control"]),
+            dependencies: [
+                "GDBStub",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]),
+        .testTarget(
+            name: "ControlTests",
+            dependencies: [
+                "Control",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]),
         .testTarget(name: "IntegrationTests", dependencies: ["Machine"]),
     ],
     swiftLanguageModes: [.v5]

@@ -23,17 +23,17 @@ extension JSONValue {
     /// - Throws: ``JSONParseError`` saying where and why the text is not JSON.
     public init(parsing text: String) throws(JSONParseError) {
         var text = text
-        self = try text.withUTF8 { (bytes) throws(JSONParseError) -> JSONValue in
-            try JSONParser.parse(UnsafeRawBufferPointer(bytes))
-        }
+        self = try text.withUTF8 { bytes in
+            Result { () throws(JSONParseError) in try JSONParser.parse(UnsafeRawBufferPointer(bytes)) }
+        }.get()
     }
 
     /// Parses one JSON document from UTF-8 bytes; invalid UTF-8 inside strings is rejected.
     public init(parsing bytes: some Collection<UInt8>) throws(JSONParseError) {
         let array = Array(bytes)
-        self = try array.withUnsafeBytes { (raw) throws(JSONParseError) -> JSONValue in
-            try JSONParser.parse(raw)
-        }
+        self = try array.withUnsafeBytes { raw in
+            Result { () throws(JSONParseError) in try JSONParser.parse(raw) }
+        }.get()
     }
 
     /// The string, if this is ``string(_:)``.
