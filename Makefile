@@ -37,9 +37,23 @@ guests: deps
 plugins: deps
 	@$(MAKE) --no-print-directory -C contrib/plugins OUT=$(EMUD_PLUGINS)
 
-run: release guests
-	@echo "== emud demo: $(EMUD) run $(BUILD)/guests/demo.elf =="
-	$(EMUD) run $(EMUD_GUESTS)/demo.elf
+DEMO := $(CURDIR)/$(BUILD)/demo
+# The main job on its built-in default: the daemon with a demo machine (console here), its gdb endpoint on
+# 127.0.0.1:1234 and the insn plugin loaded. Ctrl-C stops it gracefully.
+run: release guests plugins
+	@mkdir -p $(DEMO)
+	@printf '%s\n' '{ "control": "$(DEMO)/emud.sock", "log_target": "stderr",' \
+	  '  "machines": [ { "id": "demo", "image": "$(EMUD_GUESTS)/demo-forever.elf", "cpus": 1, "memory": "128M",' \
+	  '    "gdb": "tcp::1234", "console": "stdout",' \
+	  '    "plugins": [ { "path": "$(EMUD_PLUGINS)/libinsn.so", "args": ["inline=on"] } ] } ] }' > $(DEMO)/emud.json
+	@echo "== emud demo: daemon with machine 'demo' ($(DEMO)/emud.json). Try, in another terminal:"
+	@echo "   gdb-multiarch $(EMUD_GUESTS)/demo-forever.elf -ex 'target remote 127.0.0.1:1234'"
+	@echo "   $(EMUD) ctl --control $(DEMO)/emud.sock query-machines"
+	@echo "   $(EMUD) ctl --control $(DEMO)/emud.sock plugin-query machine=demo id=1"
+	@echo "   $(EMUD) ctl --control $(DEMO)/emud.sock plugin-load machine=demo path=$(EMUD_PLUGINS)/libhotblocks.so"
+	@echo "   $(EMUD) run $(EMUD_GUESTS)/demo.elf      # one machine in the foreground"
+	@echo "== Ctrl-C stops the daemon =="
+	$(EMUD) daemon --config $(DEMO)/emud.json
 
 test: release guests plugins
 	$(SWIFT) build --build-tests

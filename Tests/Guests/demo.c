@@ -64,6 +64,24 @@ int main(void)
         }
         printf("  primes below %8u: %7u\n", limit, count);
     }
+#ifdef DEMO_FOREVER
+    /* Idle with a heartbeat: WFI wakes when the virtual timer's interrupt is pending at the GIC (it stays
+     * masked in DAIF, so no handler is needed); then the timer is re-armed. */
+    volatile uint32_t *gicd = (volatile uint32_t *)0x08000000, *gicc = (volatile uint32_t *)0x08010000;
+    gicd[0] = 1;                       /* GICD_CTLR: enable */
+    gicd[0x100 / 4] = 1u << 27;        /* GICD_ISENABLER0: virtual timer PPI */
+    gicc[1] = 0xff;                    /* GICC_PMR */
+    gicc[0] = 1;                       /* GICC_CTLR */
+    uint64_t frequency;
+    __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(frequency));
+    printf("\ndemo finished its work; heartbeat every 2 s (attach gdb, load plugins, or stop emud)\n");
+    for (unsigned beat = 1;; beat++) {
+        __asm__ volatile("msr cntv_tval_el0, %0; mov x0, #1; msr cntv_ctl_el0, x0; isb" :: "r"(2 * frequency) : "x0");
+        __asm__ volatile("wfi");
+        __asm__ volatile("msr cntv_ctl_el0, xzr; isb");
+        printf("  heartbeat %u\n", beat);
+    }
+#endif
     printf("\ndemo finished, exiting with status 0\n");
     return 0;
 }

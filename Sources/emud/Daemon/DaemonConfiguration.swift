@@ -149,7 +149,7 @@ struct DaemonConfiguration: Equatable {
                 }
                 if let c = m["console"] {
                     guard let target = MachineSpecRules.console(c) else {
-                        throw problem("console", "machine '\(id)': 'console' must be \"ring\", {\"log\": PATH} or {\"socket\": PATH}")
+                        throw problem("console", "machine '\(id)': 'console' must be \"ring\", \"stdout\", {\"log\": PATH} or {\"socket\": PATH}")
                     }
                     spec.console = target
                 }
@@ -182,6 +182,7 @@ enum MachineSpecRules {
 
     static func console(_ value: JSONValue) -> ConsoleTarget? {
         if value.stringValue == "ring" { return .ring }
+        if value.stringValue == "stdout" { return .stdout }
         if let path = value["log"]?.stringValue { return .file(path) }
         if let path = value["socket"]?.stringValue { return .unixSocket(path) }
         return nil

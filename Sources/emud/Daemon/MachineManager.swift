@@ -37,6 +37,8 @@ final class ConsoleRing: @unchecked Sendable {
 /// Where a daemon machine's console goes.
 enum ConsoleTarget: Equatable {
     case ring
+    /// The daemon's own stdout (the `make run` demo), besides the ring.
+    case stdout
     case file(String)
     case unixSocket(String)
 }
@@ -72,6 +74,9 @@ final class ManagedMachine: @unchecked Sendable {
         consoleLock.lock()
         defer { consoleLock.unlock() }
         if let consoleFile { consoleFile.write(Data(bytes)) }
+        if consoleTarget == .stdout {
+            bytes.withUnsafeBytes { raw in _ = Foundation.write(1, raw.baseAddress, raw.count) }
+        }
         consoleClients.removeAll { fd in
             bytes.withUnsafeBytes { raw in Foundation.send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) } < 0
         }
@@ -79,7 +84,7 @@ final class ManagedMachine: @unchecked Sendable {
 
     func openConsole() throws {
         switch consoleTarget {
-        case .ring: break
+        case .ring, .stdout: break
         case .file(let path):
             if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
             guard let handle = FileHandle(forWritingAtPath: path) else {
