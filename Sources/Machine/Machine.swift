@@ -115,6 +115,9 @@ public final class Machine: PowerController, @unchecked Sendable {
         board.power = self
         for cpu in cpus { cpu.platform = board }
         board.gic.irqOutput = { [unowned self] cpu, level in self.vcpus[cpu].setIRQLine(level) }
+        for cpu in cpus {
+            cpu.sendEventToAll = { [unowned self] in for other in self.vcpus { other.signalEvent() } }
+        }
         board.memory.onCodeWrite = { [unowned self] page, mask in
             for cpu in self.vcpus where mask & (1 << UInt8(cpu.index)) != 0 { cpu.requestInvalidate(page: page) }
         }

@@ -18,16 +18,16 @@ func generalAccess(size: UInt32, opc: UInt32) -> (size: Int, load: Bool, signed:
 enum LoadStore {
     static let encodings: [A64Encoding] = [
         // Load/store exclusive, ordered, compare and swap
-        A64Encoding("STXR", "zz001000000sssssoaaaaannnnnttttt", fuzz: true) { f, _ in
+        A64Encoding("STXR", "zz001000000sssssoaaaaannnnnttttt", fuzz: false) { f, _ in
             Op(.stxr, d: rz(f.t), n: rsp(f.n), a: wz(f.s), s: Int(f.z), f: f.o == 1 ? OpFlags.ordered : 0)
         },
-        A64Encoding("LDXR", "zz001000010sssssoaaaaannnnnttttt", fuzz: true) { f, _ in
+        A64Encoding("LDXR", "zz001000010sssssoaaaaannnnnttttt", fuzz: false) { f, _ in
             Op(.ldxr, d: wz(f.t), n: rsp(f.n), s: Int(f.z), f: f.o == 1 ? OpFlags.ordered : 0)
         },
-        A64Encoding("STXP", "1z001000001sssssoaaaaannnnnttttt", fuzz: true) { f, _ in
+        A64Encoding("STXP", "1z001000001sssssoaaaaannnnnttttt", fuzz: false) { f, _ in
             Op(.stxp, d: rz(f.t), n: rsp(f.n), m: rz(f.a), a: wz(f.s), s: 2 + Int(f.z), f: f.o == 1 ? OpFlags.ordered : 0)
         },
-        A64Encoding("LDXP", "1z001000011sssssoaaaaannnnnttttt", fuzz: true) { f, _ in
+        A64Encoding("LDXP", "1z001000011sssssoaaaaannnnnttttt", fuzz: false) { f, _ in
             if f.t == f.a { return nil }
             return Op(.ldxp, d: wz(f.t), n: rsp(f.n), m: wz(f.a), s: 2 + Int(f.z), f: f.o == 1 ? OpFlags.ordered : 0)
         },

@@ -77,6 +77,10 @@ public final class VCPU {
     let attention: UnsafeAtomic<UInt32> = .create(0)
     /// Level of the IRQ line from the interrupt controller.
     let irqLine: UnsafeAtomic<Bool> = .create(false)
+    /// The WFE event register, set by SEV on any vCPU (and SEVL locally).
+    let eventRegister: UnsafeAtomic<Bool> = .create(false)
+    /// Broadcasts SEV to every vCPU of the machine (set by `Machine`).
+    var sendEventToAll: (() -> Void)?
     private let wakeLock = NSCondition()
     private var pendingInvalidations: [UInt64] = []
 
@@ -136,6 +140,7 @@ public final class VCPU {
         accessLog.deallocate()
         attention.destroy()
         irqLine.destroy()
+        eventRegister.destroy()
     }
 
     // MARK: requests from other threads
@@ -169,6 +174,12 @@ public final class VCPU {
             attention.loadThenBitwiseOr(with: Attention.interrupt, ordering: .releasing)
             wake()
         }
+    }
+
+    /// SEV from another vCPU: set the event register and wake this one if it waits in WFE.
+    public func signalEvent() {
+        eventRegister.store(true, ordering: .releasing)
+        wake()
     }
 
     func wake() {
@@ -959,16 +970,18 @@ public final class VCPU {
                     }
                     return
                 }
-            case .sev, .sevl, .barrier, .isb: break
+            case .sev:
+                if let broadcast = sendEventToAll { broadcast() } else { eventRegister.store(true, ordering: .releasing) }
+            case .sevl: eventRegister.store(true, ordering: .releasing)
+            case .barrier, .isb: break
             case .wfe, .wfi:
-                // The block ends here; wait for an interrupt (pending, even if masked) or a kick.
+                // The block ends here; wait for an interrupt (pending, even if masked), an event (WFE) or a kick.
                 state.pc = nextPC
                 instructionsExecuted &+= UInt64(count)
-                if op.code == .wfi {
-                    instrumentation?.vcpuEvent(cpu: index, .idle)
-                    waitForInterrupt()
-                    instrumentation?.vcpuEvent(cpu: index, .resumed)
-                }
+                if op.code == .wfe && eventRegister.exchange(false, ordering: .acquiringAndReleasing) { return }
+                instrumentation?.vcpuEvent(cpu: index, .idle)
+                waitForInterrupt(event: op.code == .wfe)
+                instrumentation?.vcpuEvent(cpu: index, .resumed)
                 return
             case .clrex: monitorValid = false
             case .dcZva:
@@ -1189,10 +1202,21 @@ public final class VCPU {
 
     // MARK: WFI and timers
 
-    private func waitForInterrupt() {
+    /// Parks the host thread until an interrupt is pending, someone kicks this vCPU, or (WFE) an event arrives.
+    /// WFE also gives up after 1 ms: a store by another vCPU that clears our exclusive monitor is an event on
+    /// hardware, and emud's value-based monitors do not signal it, so a spin-lock's WFE must not sleep forever.
+    private func waitForInterrupt(event: Bool = false) {
         pollTimers()
+        let started = DispatchTime.now().uptimeNanoseconds
         wakeLock.lock()
         while !irqLine.load(ordering: .acquiring) && attention.load(ordering: .acquiring) == 0 {
+            if event {
+                if eventRegister.exchange(false, ordering: .acquiringAndReleasing) { break }
+                let now = DispatchTime.now().uptimeNanoseconds
+                if now - started >= 1_000_000 { break }
+                _ = wakeLock.wait(until: Date(timeIntervalSinceNow: Double(1_000_000 - (now - started)) / 1e9))
+                continue
+            }
             let deadline = nextTimerDeadline()
             if deadline == .max {
                 wakeLock.wait()
