@@ -28,7 +28,14 @@ final class LoadedPlugin: @unchecked Sendable {
     private let lock = NSLock()
     private var callbacks = Callbacks()
     private var output = ""
-    var scoreboards: [Scoreboard] = []
+    private var scoreboardList: [Scoreboard] = []
+    var scoreboards: [Scoreboard] {
+        lock.lock(); defer { lock.unlock() }
+        return scoreboardList
+    }
+    func addScoreboard(_ sb: Scoreboard) {
+        lock.lock(); scoreboardList.append(sb); lock.unlock()
+    }
 
     init(id: UInt64, handle: UnsafeMutableRawPointer, host: PluginHost, info: PluginInfo) {
         self.id = id
@@ -55,8 +62,11 @@ final class LoadedPlugin: @unchecked Sendable {
         argv.deallocate()
         free(machineIDText)
         free(buildIDText)
-        for sb in scoreboards { sb.free() }
-        scoreboards.removeAll()
+        lock.lock()
+        let boards = scoreboardList
+        scoreboardList.removeAll()
+        lock.unlock()
+        for sb in boards { sb.free() }
     }
 
     func snapshot() -> Callbacks {
@@ -77,7 +87,7 @@ final class LoadedPlugin: @unchecked Sendable {
         if output.utf8.count > 4 << 20 { output = String(output.suffix(2 << 20)) } // keep the newest 2 MiB
         lock.unlock()
         host.log("plugin \(info.name) (id \(id)): \(text.trimmingCharacters(in: .newlines))",
-                 ["PLUGIN_PATH": info.path, "MACHINE_ID": info.machineID])
+                 ["PLUGIN_PATH": info.path, "MACHINE_ID": info.machineID, "PLUGIN_OUTPUT": "1"])
     }
 
     var outputText: String {

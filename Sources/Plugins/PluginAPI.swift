@@ -199,7 +199,7 @@ enum PluginAPI {
         api.scoreboard_new = { id, size in
             guard let plugin = PluginRegistry.plugin(id), size > 0, size <= 1 << 20 else { return nil }
             let sb = Scoreboard(pluginID: id, elementSize: size, vcpus: plugin.host.machine.vcpus.count)
-            plugin.scoreboards.append(sb)
+            plugin.addScoreboard(sb)
             return OpaquePointer(PluginRegistry.addScoreboard(sb))
         }
         api.scoreboard_find = { sbPointer, vcpu in

@@ -161,17 +161,22 @@ public final class PluginHost: Instrumentation, @unchecked Sendable {
         return info
     }
 
-    /// Removes a plugin's registrations (inside an exclusive section).
-    private func removeLocked(_ plugin: LoadedPlugin) {
+    /// Takes a plugin out of the machine (inside an exclusive section): no new hooks, no translated code that
+    /// calls it. Its id stays valid in the registry until `forget` so at-exit callbacks can still use the API.
+    private func detachLocked(_ plugin: LoadedPlugin) {
         lock.lock()
         plugins.removeAll { $0 === plugin }
         let none = plugins.isEmpty
         lock.unlock()
-        PluginRegistry.remove(plugin.id)
         for cpu in machine.vcpus {
             if none { cpu.instrumentation = nil }
             cpu.flushTranslations()
         }
+    }
+
+    private func removeLocked(_ plugin: LoadedPlugin) {
+        detachLocked(plugin)
+        PluginRegistry.remove(plugin.id)
     }
 
     /// Unloads a plugin: no vCPU runs while its translated hooks are flushed and its at-exit callback runs;
@@ -180,8 +185,9 @@ public final class PluginHost: Instrumentation, @unchecked Sendable {
     public func unload(id: UInt64) throws -> String {
         guard let plugin = plugin(id) else { throw PluginError.unknownPlugin(id) }
         let output: String = machine.exclusive {
-            removeLocked(plugin)
+            detachLocked(plugin)
             for cb in plugin.snapshot().atExit { cb(plugin.id) }
+            PluginRegistry.remove(plugin.id)
             return plugin.outputText
         }
         plugin.release()

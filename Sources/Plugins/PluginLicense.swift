@@ -14,7 +14,7 @@ public struct PluginLicense: Sendable, Equatable {
     /// GPL-compatible free software licenses, restricted to those compatible with GPLv2 or with GPLv3 as
     /// "or later" allows).
     public static let compatibleIdentifiers: Set<String> = [
-        "GPL-2.0", "GPL-2.0-only", "GPL-2.0-or-later", "GPL-2.0+", "GPL-3.0", "GPL-3.0-only", "GPL-3.0-or-later",
+        "GPL-1.0-or-later", "GPL-1.0+", "GPL-2.0", "GPL-2.0-only", "GPL-2.0-or-later", "GPL-2.0+", "GPL-3.0", "GPL-3.0-only", "GPL-3.0-or-later",
         "GPL-3.0+", "LGPL-2.0", "LGPL-2.0-only", "LGPL-2.0-or-later", "LGPL-2.0+", "LGPL-2.1", "LGPL-2.1-only",
         "LGPL-2.1-or-later", "LGPL-2.1+", "LGPL-3.0", "LGPL-3.0-only", "LGPL-3.0-or-later", "LGPL-3.0+",
         "MIT", "MIT-0", "X11", "ISC", "BSD-2-Clause", "BSD-3-Clause", "BSD-3-Clause-Clear", "0BSD", "Zlib",

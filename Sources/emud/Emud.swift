@@ -108,7 +108,10 @@ struct Run: ParsableCommand {
         }
         let host = PluginHost(machine: machine,
                               policy: PluginPolicy(allowIncompatibleLicenses: allowIncompatiblePlugins, strictABI: pluginABI == "strict"),
-                              log: { message, _ in standardError("emud: " + message) })
+                              log: { message, fields in
+                                  // Plugin output is printed once, when the machine ends.
+                                  if fields["PLUGIN_OUTPUT"] == nil { standardError("emud: " + message) }
+                              })
         for spec in plugins {
             let parts = spec.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             do {

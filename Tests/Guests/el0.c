@@ -137,7 +137,7 @@ static void user_main(void)
     __asm__ volatile("ldr x13, [%0]" : : "r"(0x50000000UL) : "x13");
     __asm__ volatile("str x13, [%0]" : : "r"(0x50000010UL) : "x13");
     uint64_t fp_result;
-    __asm__ volatile("svc #3\n\tfmov d0, %1\n\tfadd d0, d0, d0\n\tfmov %0, d0"
+    __asm__ volatile("svc #3\n\tfmov d0, %1\n\tadd d0, d0, d0\n\tfmov %0, d0"
                      : "=r"(fp_result) : "r"(0x3ff8000000000000ULL) : "x0", "v0", "memory");
     sys(SYS_PRINT_NUMBER, (int64_t)(fp_result >> 48));
     sys(SYS_PRINT_STRING, (uint64_t) "leaving EL0");

@@ -26,7 +26,7 @@ int handle_sync(struct frame *f)
  * work and stores the address of its first FP instruction in *where. */
 __asm__(".text\n"
         "probe_fmov:\n\tadr x3, 1f\n\tstr x3, [x2]\n1:\tfmov d0, x0\n\tfmov x0, d0\n\tret\n"
-        "probe_fadd:\n\tadr x3, 1f\n\tstr x3, [x2]\n1:\tfmov d1, x1\n\tfmov d0, x0\n\tfadd d0, d0, d1\n\tfmov x0, d0\n\tret\n"
+        "probe_fadd:\n\tadr x3, 1f\n\tstr x3, [x2]\n1:\tfmov d1, x1\n\tfmov d0, x0\n\tadd d0, d0, d1\n\tfmov x0, d0\n\tret\n"
         "probe_simd:\n\tadr x3, 1f\n\tstr x3, [x2]\n1:\tdup v0.4s, w0\n\tdup v1.4s, w1\n\tadd v0.4s, v0.4s, v1.4s\n"
         "\tmul v0.4s, v0.4s, v1.4s\n\taddv s0, v0.4s\n\tfmov w0, s0\n\tret\n"
         "probe_ldr_q:\n\tadr x3, 1f\n\tstr x3, [x2]\n\tstp x0, x1, [sp, #-16]!\n1:\tldr q0, [sp], #16\n"
@@ -58,7 +58,7 @@ int main(void)
     static const struct {
         const char *name;
         uint64_t (*probe)(uint64_t, uint64_t, uint64_t *);
-    } probes[] = { { "fmov", probe_fmov }, { "fadd", probe_fadd }, { "simd", probe_simd },
+    } probes[] = { { "fmov", probe_fmov }, { "add-d", probe_fadd }, { "simd", probe_simd },
                    { "ldr q", probe_ldr_q }, { "fpcr", probe_fpcr } };
     for (unsigned i = 0; i < ARRAY_SIZE(probes); i++) {
         run(probes[i].name, probes[i].probe, 0);

@@ -29,7 +29,11 @@
  *
  * Threads: callbacks run on the vCPU thread named by their vcpu_index argument (translation, execution,
  * memory, exception, idle/resume callbacks) or on an emud control thread while no vCPU runs (install,
- * at-exit, flush, query). Several vCPUs may call the same callback concurrently; use per-vCPU scoreboards.
+ * at-exit, query). Flush callbacks run either while no vCPU runs or on the vCPU whose translation cache
+ * filled up. Several vCPUs may call the same callback concurrently; use per-vCPU scoreboards.
+ *
+ * Loading the same shared object twice (e.g. with different arguments) maps it once: its globals are shared
+ * between the two instances, so keep per-instance state keyed by the plugin id.
  *
  * Unloading: emud stops every vCPU, flushes all translated code (so no block still calls into the plugin),
  * calls the at-exit callback, and only then dlclose()s the plugin.

@@ -80,6 +80,10 @@ enum LoadStore {
             if mode != 0 && (f.t == f.n || f.a == f.n) && f.n != 31 { return nil }
             return Op(.stp, d: rz(f.t), n: rsp(f.n), m: rz(f.a), a: mode, s: size, imm: offset)
         },
+        // LDAPR (RCpc load-acquire, Armv8.3-LRCPC, which the Cortex-A76 implements)
+        A64Encoding("LDAPR", "zz11100010111111110000nnnnnttttt", fuzz: true) { f, _ in
+            Op(.ldar, d: wz(f.t), n: rsp(f.n), s: Int(f.z), f: OpFlags.ordered)
+        },
         // Atomic memory operations (LSE)
         A64Encoding("LSE_atomic", "zz111000AR1sssssoooo00nnnnnttttt", fuzz: true) { f, _ in
             let kind: AtomicOp

@@ -53,14 +53,15 @@ final class Semihosting {
             guard let f = files.removeValue(forKey: Int(h)) else { return result(-1) }
             try? f.close()
             return result(0)
+        // SYS_WRITEC and SYS_WRITE0 return nothing; X0 is corrupted, as QEMU does with 0xdeadbeef.
         case 0x03: // SYS_WRITEC
-            guard let p = mem.ramPointer(argument, 1) else { return result(-1) }
+            guard let p = mem.ramPointer(argument, 1) else { return result(0xdead_beef) }
             console.write([p.load(as: UInt8.self)])
-            return .handled
+            return result(0xdead_beef)
         case 0x04: // SYS_WRITE0
-            guard let s = mem.readCString(argument) else { return result(-1) }
+            guard let s = mem.readCString(argument) else { return result(0xdead_beef) }
             console.write(s)
-            return .handled
+            return result(0xdead_beef)
         case 0x05: // SYS_WRITE: returns the number of bytes NOT written
             guard let h = arg(0), let buf = arg(1), let len = arg(2) else { return result(-1) }
             guard len <= 1 << 30, let bytes = mem.readBytes(buf, Int(len)) else { return result(Int64(len & 0x7fff_ffff)) }

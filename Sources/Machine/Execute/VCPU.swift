@@ -584,9 +584,9 @@ public final class VCPU {
         if H.enabled {
             hookCursor = Int(block.pointee.hookStart)
             hookEnd = hookCursor + Int(block.pointee.hookCount)
-            if block.pointee.hasMemoryHooks {
-                recordingAccesses = true
-                fastRAMSize = 0
+            if block.pointee.hasMemoryHooks != recordingAccesses {
+                recordingAccesses = block.pointee.hasMemoryHooks
+                updateFastPath()
             }
         }
         defer {
@@ -897,6 +897,11 @@ public final class VCPU {
                 let pc = pcOf(block, i)
                 let key = UInt32(op.imm)
                 let isRead = op.code == .mrs
+                if (key == SysReg.fpcr || key == SysReg.fpsr) && modeBits & 1 == 0 {
+                    instructionsExecuted &+= UInt64(i + 1)
+                    takeException(vectorOffset: 0, esr: 0x07 << 26 | 1 << 25 | 1 << 24 | 0xe << 20, far: nil, returnAddress: pc)
+                    return
+                }
                 if state.currentEL == 0 {
                     switch el0Access(key, read: isRead) {
                     case .allowed: break
@@ -997,6 +1002,7 @@ public final class VCPU {
                     dataAbort(pcOf(block, i)); return
                 }
                 p.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+                if recordingAccesses { for k in 0..<8 { recordAccess(base &+ UInt64(k * 8), 0, 3, store: true, device: nil) } }
                 if memory.codeMask(page: (base &- ramBase) >> GuestMemory.pageShift) != 0 {
                     codeWritten(address: base, length: 64)
                     codeWriteHit = true
@@ -1075,9 +1081,9 @@ public final class VCPU {
                 guard checkAlignment(x[n], bytes, write: true), store(x[n], op.s, x[d]) else { return memoryFault(block, i) }
                 if codeWriteHit { return endAfterCodeWrite(block, i) }
             case .stxr:
+                // Without a matching reservation the store fails (status 1) before any alignment check, as
+                // QEMU does; a matching reservation implies an aligned address (LDXR checked it).
                 let address = x[n]
-                let bytes = UInt64(1) << UInt64(op.s)
-                guard checkAlignment(address, bytes, write: true) else { return memoryFault(block, i) }
                 var status: UInt64 = 1
                 if monitorValid && monitorAddress == address && monitorSize == Int(op.s) {
                     guard let ok = storeExclusive(address, op.s, x[d]) else { return memoryFault(block, i) }
@@ -1088,8 +1094,6 @@ public final class VCPU {
                 if codeWriteHit { return endAfterCodeWrite(block, i) }
             case .stxp:
                 let address = x[n]
-                let bytes = UInt64(1) << UInt64(op.s)
-                guard checkAlignment(address, bytes * 2, write: true) else { return memoryFault(block, i) }
                 var status: UInt64 = 1
                 if monitorValid && monitorAddress == address && monitorSize == Int(op.s) + 8 {
                     guard let ok = storeExclusivePair(address, op.s, x[d], x[m]) else { return memoryFault(block, i) }
@@ -1129,7 +1133,7 @@ public final class VCPU {
         state.pc = nextPC
         lastBlock = Int32(block - cache.blocks)
         // Follow the chain without going back to the run loop, unless something needs it.
-        if H.enabled || singleStep || irqCheckNeeded || nextPC & 3 != 0 { return }
+        if singleStep || irqCheckNeeded || nextPC & 3 != 0 { return }
         timerPollCountdown -= 1
         if timerPollCountdown <= 0 || attention.load(ordering: .relaxed) != 0 { return }
         let key = nextPC | modeBits
@@ -1138,7 +1142,8 @@ public final class VCPU {
         else if block.pointee.chainKey1 == key { next = block.pointee.chainIndex1 }
         else { return }
         let candidate = cache.blocks + Int(next)
-        if candidate.pointee.breakpoint || candidate.pointee.hookCount != 0 { return }
+        // Stay in this specialisation: hooked blocks chain to hooked blocks, plain ones to plain ones.
+        if candidate.pointee.breakpoint || (candidate.pointee.hookCount != 0) != H.enabled { return }
         block = candidate
       }
     }
@@ -1342,7 +1347,7 @@ public final class VCPU {
         case SysReg.idAA64DFR1, SysReg.idAA64AFR0, SysReg.idAA64AFR1: return 0
         // CRC32 (bits 19:16 = 1) and LSE atomics (bits 23:20 = 2).
         case SysReg.idAA64ISAR0: return 0x0000_0000_0021_0000
-        case SysReg.idAA64ISAR1: return 0
+        case SysReg.idAA64ISAR1: return 0x0000_0000_0010_0000 // LRCPC: LDAPR
         // No stage-1 translation is modelled: PARange reports 32 bits, the smallest encoding.
         case SysReg.idAA64MMFR0: return 0x0000_0000_0000_0000
         case SysReg.idAA64MMFR1: return 0x0010_0000 // PAN
@@ -1451,7 +1456,10 @@ public final class VCPU {
             return store(address, size, value) ? true : nil
         }
         let ok = casRaw(p, size, expected: monitorValue, new: value).exchanged
-        if ok { noteRAMWrite(address, bytes) }
+        if ok {
+            if recordingAccesses { recordAccess(address, value & ones(8 << Int(size)), size, store: true, device: nil) }
+            noteRAMWrite(address, bytes)
+        }
         return ok
     }
 
@@ -1465,7 +1473,13 @@ public final class VCPU {
             let expected = (monitorValue & 0xffff_ffff) | (monitorValue2 << 32)
             let new = (v1 & 0xffff_ffff) | (v2 << 32)
             let ok = casRaw(p, 3, expected: expected, new: new).exchanged
-            if ok { noteRAMWrite(address, 8) }
+            if ok {
+                if recordingAccesses {
+                    recordAccess(address, v1 & 0xffff_ffff, 2, store: true, device: nil)
+                    recordAccess(address &+ 4, v2 & 0xffff_ffff, 2, store: true, device: nil)
+                }
+                noteRAMWrite(address, 8)
+            }
             return ok
         }
         // 128-bit: compare and store under the machine-wide atomic lock (see `wideAtomicLock`).
@@ -1475,6 +1489,10 @@ public final class VCPU {
         if ok {
             p.storeBytes(of: v1, as: UInt64.self)
             (p + 8).storeBytes(of: v2, as: UInt64.self)
+            if recordingAccesses {
+                recordAccess(address, v1, 3, store: true, device: nil)
+                recordAccess(address &+ 8, v2, 3, store: true, device: nil)
+            }
             noteRAMWrite(address, 16)
         }
         return ok
@@ -1539,7 +1557,13 @@ public final class VCPU {
             case .swp: new = opnd
             }
             let r = casRaw(p, size, expected: old, new: new)
-            if r.exchanged { break }
+            if r.exchanged {
+                if recordingAccesses {
+                    recordAccess(address, old, size, store: false, device: nil)
+                    recordAccess(address, new, size, store: true, device: nil)
+                }
+                break
+            }
             old = r.original
         }
         noteRAMWrite(address, bytes)
@@ -1551,6 +1575,10 @@ public final class VCPU {
         guard let p = atomicPointer(address, bytes, write: false) else { return nil }
         let mask = ones(Int(bytes * 8))
         let r = casRaw(p, size, expected: expected & mask, new: new & mask)
+        if recordingAccesses {
+            recordAccess(address, r.original, size, store: false, device: nil)
+            if r.exchanged { recordAccess(address, new & mask, size, store: true, device: nil) }
+        }
         if r.exchanged { noteRAMWrite(address, bytes) }
         return r.original
     }

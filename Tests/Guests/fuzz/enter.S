@@ -5,12 +5,16 @@
  * one: fuzz_enter starts the block with ERET (ELR = the code, SPSR = EL1h with the block's NZCV),
  * which needs no register, and fuzz_exit finds its way back through the stack, which the block
  * never moves.
+ *
+ * Built with FUZZ_SIMD defined when the emud under test has SIMD&FP loads and stores: then the
+ * blocks also start from, and report, v0..v31. The rest of the guest is built with
+ * -mgeneral-regs-only, so no caller keeps anything in v8..v15 across fuzz_enter.
  */
 
 /* struct fuzz_state: x0..x30 at 0, nzcv at 248, v0..v31 (16 bytes each) at 256. */
 #define STATE_NZCV 248
 #define STATE_V 256
-#define FRAME 160
+#define FRAME 96
 
     .text
     .global fuzz_enter
@@ -24,16 +28,13 @@ fuzz_enter:
     stp     x23, x24, [sp, #48]
     stp     x25, x26, [sp, #64]
     stp     x27, x28, [sp, #80]
-    stp     d8, d9, [sp, #96]
-    stp     d10, d11, [sp, #112]
-    stp     d12, d13, [sp, #128]
-    stp     d14, d15, [sp, #144]
     msr     elr_el1, x1
     ldr     x2, [x0, #STATE_NZCV]
     and     x2, x2, #0xf0000000
     mov     x3, #0x3c5              /* EL1h, D A I F masked */
     orr     x2, x2, x3
     msr     spsr_el1, x2
+#ifdef FUZZ_SIMD
     add     x1, x0, #STATE_V
     ldp     q0, q1, [x1], #32
     ldp     q2, q3, [x1], #32
@@ -51,6 +52,7 @@ fuzz_enter:
     ldp     q26, q27, [x1], #32
     ldp     q28, q29, [x1], #32
     ldp     q30, q31, [x1], #32
+#endif
     ldp     x2, x3, [x0, #16]
     ldp     x4, x5, [x0, #32]
     ldp     x6, x7, [x0, #48]
@@ -92,6 +94,7 @@ fuzz_exit:
     stp     x2, x3, [x0]
     mrs     x2, nzcv
     str     x2, [x0, #STATE_NZCV]
+#ifdef FUZZ_SIMD
     add     x1, x0, #STATE_V
     stp     q0, q1, [x1], #32
     stp     q2, q3, [x1], #32
@@ -109,10 +112,7 @@ fuzz_exit:
     stp     q26, q27, [x1], #32
     stp     q28, q29, [x1], #32
     stp     q30, q31, [x1], #32
-    ldp     d8, d9, [sp, #96]
-    ldp     d10, d11, [sp, #112]
-    ldp     d12, d13, [sp, #128]
-    ldp     d14, d15, [sp, #144]
+#endif
     ldp     x19, x20, [sp, #16]
     ldp     x21, x22, [sp, #32]
     ldp     x23, x24, [sp, #48]

@@ -11,6 +11,10 @@
  * of the 1 MiB scratch buffer (the generator keeps writeback drift and offsets inside it); x27
  * holds a small index for register-offset forms; neither is ever a destination. SP is read,
  * never written.
+ *
+ * Built with -mgeneral-regs-only (like the runtime, whose printf the exception handler calls), so
+ * that nothing but the blocks and enter.S touches v0..v31; FUZZ_SIMD selects whether they are
+ * part of the state (see enter.S).
  */
 #include "rt.h"
 
@@ -25,10 +29,15 @@ struct fuzz_state {
 
 struct fuzz_block {
     uint64_t seed;
+    uint64_t flags; /* FUZZ_ALIGNMENT_CHECKS */
     const struct fuzz_state *state;
     const uint32_t *code;
     const uint32_t *end; /* the `b fuzz_exit` that closes the block */
 };
+
+/* Run the block with SCTLR_EL1.A set, so that every misaligned access faults. */
+#define FUZZ_ALIGNMENT_CHECKS 1
+#define SCTLR_A (1u << 1)
 
 extern const struct fuzz_block fuzz_blocks[];
 extern const uint64_t fuzz_block_count;
@@ -36,7 +45,7 @@ extern const uint64_t fuzz_block_count;
 /* enter.S: loads *state and runs code, which ends by branching to fuzz_exit; fuzz_exit stores
  * every register into fuzz_saved and returns from fuzz_enter. */
 void fuzz_enter(const struct fuzz_state *state, const uint32_t *code);
-struct fuzz_state fuzz_saved;
+struct fuzz_state fuzz_saved __attribute__((aligned(16))); /* STP Q with SCTLR_EL1.A set */
 
 uint8_t fuzz_scratch[SCRATCH_SIZE] __attribute__((aligned(4096)));
 
@@ -77,16 +86,26 @@ int main(void)
         const struct fuzz_block *block = &fuzz_blocks[b];
         for (uint64_t i = 0; i < count; i++)
             words[i] = fill_word(block->seed, i);
-        printf("block %lu seed %016lx\n", (unsigned long)b, (unsigned long)block->seed);
+        printf("block %lu seed %016lx%s\n", (unsigned long)b, (unsigned long)block->seed,
+               block->flags & FUZZ_ALIGNMENT_CHECKS ? " alignment-checks" : "");
+        uint64_t sctlr = SYSREG_READ(sctlr_el1);
+        if (block->flags & FUZZ_ALIGNMENT_CHECKS) {
+            SYSREG_WRITE(sctlr_el1, sctlr | SCTLR_A);
+            __asm__ volatile("isb");
+        }
         running = block;
         fuzz_enter(block->state, block->code);
         running = 0;
+        SYSREG_WRITE(sctlr_el1, sctlr);
+        __asm__ volatile("isb");
         for (int r = 0; r < 31; r++)
             printf("x%02d %016lx\n", r, (unsigned long)fuzz_saved.x[r]);
         printf("nzcv %lx\n", (unsigned long)(fuzz_saved.nzcv >> 28));
+#ifdef FUZZ_SIMD
         for (int r = 0; r < 32; r++)
             printf("v%02d %016lx%016lx\n", r, (unsigned long)fuzz_saved.v[r][1],
                    (unsigned long)fuzz_saved.v[r][0]);
+#endif
         /* Offsets from the start of the buffer, so the lines do not depend on where it is. */
         for (uint64_t i = 0; i < count; i++)
             if (words[i] != fill_word(block->seed, i))
