@@ -81,7 +81,7 @@ enum LoadStore {
             return Op(.stp, d: rz(f.t), n: rsp(f.n), m: rz(f.a), a: mode, s: size, imm: offset)
         },
         // LDAPR (RCpc load-acquire, Armv8.3-LRCPC, which the Cortex-A76 implements)
-        A64Encoding("LDAPR", "zz11100010111111110000nnnnnttttt", fuzz: true) { f, _ in
+        A64Encoding("LDAPR", "zz11100010111111110000nnnnnttttt", fuzz: false) { f, _ in
             Op(.ldar, d: wz(f.t), n: rsp(f.n), s: Int(f.z), f: OpFlags.ordered)
         },
         // Atomic memory operations (LSE)

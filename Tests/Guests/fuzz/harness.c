@@ -20,7 +20,7 @@
 
 #define SCRATCH_SIZE (1u << 20)
 
-/* Must match the layout the test writes (see FuzzBlock.assembly in the Swift test). */
+/* Must match the layout the test writes (FuzzGuest.assembly() in the Swift test). */
 struct fuzz_state {
     uint64_t x[31];
     uint64_t nzcv; /* as MRS NZCV reads it: N Z C V in bits 31:28 */
