@@ -149,6 +149,10 @@ public final class PluginHost: Instrumentation, @unchecked Sendable {
             return 0
         }
         if result != 0 {
+            let said = plugin.outputText.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !said.isEmpty {
+                log("plugin \(path) refused to install: \(said)", ["PLUGIN_PATH": path, "MACHINE_ID": machine.id])
+            }
             plugin.release()
             throw PluginError.installFailed(path, result)
         }
