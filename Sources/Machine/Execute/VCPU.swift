@@ -599,8 +599,14 @@ public final class VCPU {
             if H.enabled {
                 accessCount = 0
                 memoryHooksFrom = hookCursor
-                while hookCursor < hookEnd && cache.hooks[hookCursor].instruction == Int32(i) {
-                    runHook(cache.hooks[hookCursor], pc: block.pointee.pc &+ UInt64(i) &* 4)
+                let hooks = cache.hooks
+                while hookCursor < hookEnd && hooks[hookCursor].instruction == Int32(i) {
+                    let h = hooks + hookCursor
+                    if h.pointee.kind == .inlineAdd, let target = h.pointee.target {
+                        (target + index &* h.pointee.stride).assumingMemoryBound(to: UInt64.self).pointee &+= h.pointee.value
+                    } else {
+                        runHook(h.pointee, pc: block.pointee.pc &+ UInt64(i) &* 4)
+                    }
                     hookCursor += 1
                 }
                 memoryHooksTo = hookCursor
@@ -1123,8 +1129,9 @@ public final class VCPU {
                 executeSIMD(op)
             }
             if H.enabled && accessCount > 0 {
-                for k in memoryHooksFrom..<memoryHooksTo where cache.hooks[k].kind == .memory {
-                    runMemoryHook(cache.hooks[k])
+                let hooks = cache.hooks
+                for k in memoryHooksFrom..<memoryHooksTo where hooks[k].kind == .memory {
+                    runMemoryHook(hooks[k])
                 }
             }
             i += 1

@@ -52,7 +52,9 @@ public final class TranslationCache {
     var jumpIndex: UnsafeMutablePointer<Int32>
     var pageBlocks: [UInt64: [Int32]] = [:]
     /// Hooks of instrumented blocks, in block order, each block's sorted by instruction.
-    var hooks: [InstrumentationHook] = []
+    private(set) var hooks: UnsafeMutablePointer<InstrumentationHook> = .allocate(capacity: 256)
+    private var hookCapacity = 256
+    private(set) var hookCount = 0
     public var stats = TranslationStatistics()
 
     init(poolCapacity: Int = 1 << 20, blockCapacity: Int = 1 << 16) {
@@ -73,6 +75,8 @@ public final class TranslationCache {
         blocks.deallocate()
         jumpKeys.deallocate()
         jumpIndex.deallocate()
+        hooks.deinitialize(count: hookCount)
+        hooks.deallocate()
     }
 
     @inline(__always) static func jumpSlot(_ key: UInt64) -> Int { Int((key >> 2) & UInt64(jumpCacheSize - 1)) }
@@ -100,10 +104,21 @@ public final class TranslationCache {
         (blocks + blockCount).initialize(to: TranslationBlock(key: key, pc: pc, start: Int32(start), count: Int32(newOps.count),
                                                                breakpoint: breakpoint, valid: true))
         if !blockHooks.isEmpty {
-            blocks[blockCount].hookStart = Int32(hooks.count)
+            if hookCount + blockHooks.count > hookCapacity {
+                let capacity = max(hookCapacity * 2, hookCount + blockHooks.count)
+                let grown = UnsafeMutablePointer<InstrumentationHook>.allocate(capacity: capacity)
+                grown.moveInitialize(from: hooks, count: hookCount)
+                hooks.deallocate()
+                hooks = grown
+                hookCapacity = capacity
+            }
+            blocks[blockCount].hookStart = Int32(hookCount)
             blocks[blockCount].hookCount = Int32(blockHooks.count)
             blocks[blockCount].hasMemoryHooks = blockHooks.contains { $0.kind == .memory }
-            hooks.append(contentsOf: blockHooks)
+            for h in blockHooks {
+                (hooks + hookCount).initialize(to: h)
+                hookCount += 1
+            }
         }
         blockCount += 1
         map[key] = index
@@ -147,7 +162,8 @@ public final class TranslationCache {
         blockCount = 0
         map.removeAll(keepingCapacity: true)
         pageBlocks.removeAll(keepingCapacity: true)
-        hooks.removeAll(keepingCapacity: true)
+        hooks.deinitialize(count: hookCount)
+        hookCount = 0
         jumpKeys.update(repeating: ~0, count: Self.jumpCacheSize)
         stats.flushes += 1
         return pages
