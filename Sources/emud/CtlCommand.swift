@@ -68,7 +68,7 @@ struct CtlCommand: AsyncParsableCommand {
             print(result.serialized(prettyPrinted: pretty))
             await client.close()
         } catch let error as ControlError {
-            standardError("emud ctl: \(command): \(error.message)")
+            standardError("emud ctl: \(error.message.hasPrefix(command) ? error.message : "\(command): \(error.message)")")
             await client.close()
             throw ExitCode(1)
         } catch {

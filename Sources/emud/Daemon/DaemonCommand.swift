@@ -135,7 +135,6 @@ final class DaemonService: Service, @unchecked Sendable {
                 let directory = (settings.controlPath as NSString).deletingLastPathComponent
                 if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
                 try await server.listen(on: ControlEndpoint.unixSocket(path: settings.controlPath, group: group))
-                logger.info("control socket listening on \(settings.controlPath)")
             }
             if let port = settings.tcpPort {
                 try await server.listen(on: ControlEndpoint.tcp(host: "127.0.0.1", port: port))
@@ -150,13 +149,15 @@ final class DaemonService: Service, @unchecked Sendable {
             return
         }
 
+        // Trap SIGHUP before telling systemd we are ready: a reload right after start must not kill us.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         Systemd.notify("READY=1\nSTATUS=\(daemon.statusLine)")
         logger.info("emud \(Emud.version) ready: \(daemon.statusLine)")
 
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { await self.watchdog(daemon: daemon, controlLoop: controlLoop) }
-                tasks.addTask { await self.reloads(daemon: daemon) }
+                tasks.addTask { await self.reloads(daemon: daemon, signals: hangups) }
                 tasks.addTask {
                     for await _ in self.quitSignal.stream { break }
                 }
@@ -177,11 +178,12 @@ final class DaemonService: Service, @unchecked Sendable {
             self.logger.error("graceful stop took longer than \(settings.stopTimeout) s; exiting anyway")
             exit(1)
         }
-        try? await Task.sleep(nanoseconds: 50_000_000)  // let SHUTDOWN reach clients
-        await server.shutdown()
+        // Machines first, so connected clients still receive each plugin's final report (PLUGIN_UNLOADED).
         for managed in daemon.allMachines {
             _ = await daemon.stopAndRelease(managed)
         }
+        try? await Task.sleep(nanoseconds: 50_000_000)  // let the last events reach clients
+        await server.shutdown()
         deadline.cancel()
         try? await controlLoopGroup.shutdownGracefully()
         logger.info("stopped")
@@ -219,8 +221,7 @@ final class DaemonService: Service, @unchecked Sendable {
 
     /// SIGHUP: reload the configuration; machines it names that do not exist yet are created. A bad file is
     /// rejected and the running configuration kept.
-    private func reloads(daemon: Daemon) async {
-        let signals = await UnixSignalsSequence(trapping: .sighup)
+    private func reloads(daemon: Daemon, signals: UnixSignalsSequence) async {
         for await _ in signals {
             Systemd.notify("RELOADING=1\nSTATUS=reloading configuration")
             if let path = settings.configPath {

@@ -77,6 +77,11 @@ extension Daemon {
 
         r.register("machine-stop", parameters: ["id"]) { args, _ in
             let m = try self.machine(try args.string("id"))
+            switch m.machine.state {
+            case .exited, .failed: throw ControlError.generic("machine '\(m.id)' has ended (\(m.machine.state.name)); there is nothing to stop")
+            case .stopped: return self.describe(m)
+            default: break
+            }
             try await offload { m.machine.pause(reason: "paused") }
             self.publish("MACHINE_STOP", data: ["id": .string(m.id), "reason": .string("paused")])
             self.statusChanged()
@@ -86,7 +91,8 @@ extension Daemon {
         r.register("machine-cont", parameters: ["id"]) { args, _ in
             let m = try self.machine(try args.string("id"))
             switch m.machine.state {
-            case .exited, .failed: throw ControlError.generic("machine '\(m.id)' has ended (\(m.machine.state.name)); machine-reset restarts it")
+            case .exited, .failed: throw ControlError.generic("machine '\(m.id)' has ended (\(m.machine.state.name)); destroy it and create it again")
+            case .running: return self.describe(m)
             default: break
             }
             m.machine.resume()
