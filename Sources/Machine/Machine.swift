@@ -324,7 +324,8 @@ public final class Machine: PowerController, @unchecked Sendable {
 
     func cpuOn(mpidr: UInt64, entry: UInt64, context: UInt64) -> Int64 {
         let target = Int(mpidr & 0xff)
-        guard mpidr & ~0xff == 0 || mpidr & ~0xff == 0x8000_0000, target < vcpus.count else { return VirtBoard.invalidParameters }
+        // The MPIDR affinity value exactly, as QEMU matches it (bit 31, RES1 in MPIDR_EL1, is not part of it).
+        guard mpidr & ~0xff == 0, target < vcpus.count else { return VirtBoard.invalidParameters }
         control.lock()
         defer { control.unlock() }
         if poweredOn[target] { return VirtBoard.alreadyOn }
@@ -339,8 +340,10 @@ public final class Machine: PowerController, @unchecked Sendable {
     }
 
     func affinityInfo(mpidr: UInt64, level: UInt64) -> Int64 {
+        // Affinity levels above 0 are clusters, which are always on (as QEMU's virt reports them).
+        guard level == 0 else { return 0 }
         let target = Int(mpidr & 0xff)
-        guard level == 0, target < vcpus.count else { return VirtBoard.invalidParameters }
+        guard mpidr & ~0xff == 0, target < vcpus.count else { return VirtBoard.invalidParameters }
         control.lock()
         defer { control.unlock() }
         return poweredOn[target] ? 0 : 1

@@ -42,7 +42,9 @@ int main(void)
         report_check_in(cpu, arg);
     }
 
-    /* Error returns; a CPU that is on never sees these requests. */
+    /* Error returns; a CPU that is on never sees these requests. A target is MPIDR's affinity
+     * fields only (PSCI: other bits must be zero), so bit 31 or a missing Aff1 is INVALID_PARAMETERS;
+     * AFFINITY_INFO above level 0 reports ON, as QEMU does (one cluster, always on). */
     uint64_t entry = (uint64_t)(uintptr_t)smp_secondary_entry;
     printf("CPU_ON(1) again -> %ld\n", psci_cpu_on(1, entry, 0));
     printf("CPU_ON(0) (self) -> %ld\n", psci_cpu_on(0, entry, 0));

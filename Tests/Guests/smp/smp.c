@@ -53,7 +53,6 @@ void smp_secondary_main(struct smp_boot *boot)
     smp_cpu_init();
     boot->mpidr_aff0 = cpu;
     boot->context_ok = boot == &smp_boot_records[boot->cpu];
-    store_release32(&boot->running, 1);
     boot->fn(boot->cpu, boot->arg);
     store_release32(&boot->finished, 1);
     psci_call(PSCI_CPU_OFF, 0, 0, 0);
@@ -76,7 +75,6 @@ int64_t smp_start(unsigned cpu, smp_entry_fn fn, void *arg)
     boot->fn = fn;
     boot->arg = arg;
     boot->cpu = cpu;
-    boot->running = 0;
     boot->finished = 0;
     boot->context_ok = 0;
     boot->mpidr_aff0 = ~0u;
@@ -98,11 +96,6 @@ unsigned smp_start_all(smp_entry_fn fn, void *arg)
         cpus++;
     }
     return cpus;
-}
-
-void smp_wait_running(unsigned cpu)
-{
-    SMP_WAIT_UNTIL(load_acquire32(&smp_boot_records[cpu].running));
 }
 
 void smp_join(unsigned cpu)

@@ -62,7 +62,6 @@ struct smp_boot {
     smp_entry_fn fn;
     void *arg;
     unsigned cpu;        /* the Aff0 CPU 0 asked PSCI to start */
-    volatile uint32_t running;  /* set by the secondary before fn, cleared after */
     volatile uint32_t finished; /* set by the secondary (release) after fn */
     volatile uint32_t context_ok; /* x0 on entry was this record */
     volatile uint32_t mpidr_aff0; /* what the secondary read from MPIDR_EL1 */
@@ -77,9 +76,6 @@ int64_t smp_start(unsigned cpu, smp_entry_fn fn, void *arg);
 /* Starts fn on every CPU 1..SMP_MAX_CPUS-1 that exists (until CPU_ON says INVALID_PARAMETERS);
  * returns the number of CPUs including CPU 0. Does not wait for them to check in. */
 unsigned smp_start_all(smp_entry_fn fn, void *arg);
-
-/* Waits until secondary `cpu` has entered fn. */
-void smp_wait_running(unsigned cpu);
 
 /* Waits until secondary `cpu` has returned from fn and PSCI reports it OFF. */
 void smp_join(unsigned cpu);

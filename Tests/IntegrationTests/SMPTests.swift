@@ -1,0 +1,77 @@
+// Runs the SMP guest programs of Tests/Guests/smp under QEMU with 4 CPUs (the reference) and under
+// `emud run --cpus 4`, and requires the same console output and exit status; the programs that
+// adapt to the CPU count also run with 2 and 8 CPUs.
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+import Foundation
+import Testing
+
+/// The SMP programs compared with QEMU; Tests/Guests/smp/smp.mk builds NAME-O0.elf and
+/// NAME-O2.elf of each into EMUD_GUESTS. Keep in step with SMP_PROGRAMS there.
+let smpPrograms = ["smp-psci", "smp-counter", "smp-lock", "smp-message"]
+
+/// The programs that count the CPUs PSCI offers and work with any number of them (smp-psci
+/// expects exactly 4).
+let smpProgramsForAnyCPUCount = ["smp-counter", "smp-lock", "smp-message"]
+
+/// How long one run may take before it is killed. The programs finish in a few seconds, but run
+/// more vCPU threads than the host has cores, next to other tests.
+let smpTimeoutSeconds: TimeInterval = 180
+
+@Suite("SMP guest programs under emud and QEMU")
+struct SMPTests {
+    @Test("emud --cpus 4 prints what QEMU -smp 4 prints and exits with the same status",
+          arguments: smpPrograms, GuestOptimization.allCases)
+    func matchesQEMU(program: String, optimization: GuestOptimization) async throws {
+        try await compareWithQEMU(elfName: "\(program)-\(optimization.rawValue).elf", cpus: 4)
+    }
+
+    @Test("the same with 2 and 8 CPUs", arguments: smpProgramsForAnyCPUCount, [2, 8])
+    func matchesQEMUWithOtherCPUCounts(program: String, cpus: Int) async throws {
+        try await compareWithQEMU(elfName: "\(program)-O2.elf", cpus: cpus)
+    }
+
+    private func compareWithQEMU(elfName: String, cpus: Int) async throws {
+        let environment = try GuestTestEnvironment.require()
+        let elf = environment.guests.appendingPathComponent(elfName)
+        try #require(
+            FileManager.default.fileExists(atPath: elf.path),
+            "\(elf.path) is missing: run `make test` (or `make guests`), which builds Tests/Guests/smp")
+        let label = "\(elfName) on \(cpus) CPUs"
+
+        let reference = try await runProcess(
+            environment.qemu, Array(qemuArguments.dropLast()) + ["-smp", "\(cpus)", "-kernel", elf.path],
+            timeout: smpTimeoutSeconds)
+        let referenceOutput = reference.standardOutput + reference.standardError
+        try #require(
+            !reference.timedOut && !reference.killedBySignal,
+            "QEMU did not finish \(label): \(reference.ending)\n\(String(decoding: referenceOutput, as: UTF8.self))")
+        let referenceText = String(decoding: reference.standardError, as: UTF8.self)
+        try #require(
+            !referenceText.contains("\(GuestTestEnvironment.qemuName):"),
+            "QEMU itself failed on \(label):\n\(referenceText)")
+        // The programs check themselves; a reference that reports a failure is no reference.
+        try #require(
+            reference.status == 0,
+            "\(label) fails under QEMU (\(reference.ending)), so it cannot judge emud:\n\(String(decoding: referenceOutput, as: UTF8.self))")
+
+        let emud = try await runProcess(
+            environment.emud, ["run", "--cpus", "\(cpus)", elf.path], timeout: smpTimeoutSeconds)
+        let emudErrors = String(decoding: emud.standardError.suffix(2000), as: UTF8.self)
+        let emudErrorsNote = emudErrors.isEmpty ? "" : "\nemud's stderr (end):\n\(emudErrors)"
+        if emud.timedOut {
+            let printed = emud.standardOutput.count
+            Issue.record(
+                "emud ran \(label) for more than \(Int(smpTimeoutSeconds)) s and was killed (\(printed) bytes of output so far)\(emudErrorsNote)")
+            return
+        }
+        if let difference = firstDifference(
+            expected: referenceOutput, actual: emud.standardOutput, expectedName: "QEMU", actualName: "emud")
+        {
+            Issue.record("\(label): \(difference)\(emudErrorsNote)")
+        }
+        #expect(
+            emud.status == reference.status && emud.killedBySignal == reference.killedBySignal,
+            "\(label): QEMU ended with \(reference.ending), emud with \(emud.ending)")
+    }
+}
