@@ -4,7 +4,7 @@ SWIFT ?= swift
 BUILD := build
 EMUD := .build/release/emud
 APT_PACKAGES := qemu-system-arm qemu-user gdb-multiarch gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
-                libcapstone-dev libsystemd-dev pkg-config systemd
+                libcapstone-dev libsystemd-dev pkg-config systemd bc
 CROSS ?= aarch64-linux-gnu-
 export EMUD_BIN := $(CURDIR)/$(EMUD)
 export EMUD_GUESTS := $(CURDIR)/$(BUILD)/guests
@@ -59,8 +59,10 @@ test: release guests plugins
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel --num-workers 2
 
-bench: release guests
+bench: release guests plugins
 	@Tests/Bench/run-bench.sh
+	@Tests/Bench/smp-bench.sh
+	@Tests/Bench/plugin-bench.sh
 
 install: release plugins
 	install -D -m 0755 $(EMUD) $(DESTDIR)/usr/local/bin/emud

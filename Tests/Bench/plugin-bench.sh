@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `make bench`, part 3: the slowdown each sample plugin causes, against the same run without plugins.
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Environment: EMUD_BIN, EMUD_GUESTS, EMUD_PLUGINS (set by the top-level Makefile); BENCH_REPEAT (default 3,
+# the fastest run counts); PLUGIN_BENCH_GUEST (default bench-matmul).
+set -euo pipefail
+die() { echo "plugin-bench: $*" >&2; exit 1; }
+[[ -x ${EMUD_BIN:-} ]] || die "EMUD_BIN is not an executable; run \`make bench\`"
+[[ -d ${EMUD_PLUGINS:-} ]] || die "EMUD_PLUGINS is not a directory; run \`make bench\` (it runs \`make plugins\`)"
+guest=$EMUD_GUESTS/${PLUGIN_BENCH_GUEST:-bench-matmul}.elf
+[[ -f $guest ]] || die "$guest is missing; run \`make guests\`"
+repeat=${BENCH_REPEAT:-3}
+
+# Prints the fastest wall-clock time of $repeat runs of emud with the given extra arguments.
+best() {
+    local fastest=""
+    for ((r = 0; r < repeat; r++)); do
+        local start end t
+        start=$(date +%s.%N)
+        "$EMUD_BIN" run "$@" "$guest" >/dev/null 2>&1 || die "emud run $* failed"
+        end=$(date +%s.%N)
+        t=$(echo "$end - $start" | bc -l)
+        if [[ -z $fastest ]] || (( $(echo "$t < $fastest" | bc -l) )); then fastest=$t; fi
+    done
+    echo "$fastest"
+}
+
+base=$(best)
+printf '\nPlugin slowdown on %s (fastest of %d runs; QEMU measured here: insn callback 5.0x, inline 1.5x, bb callback 6.8x)\n' \
+    "$(basename "$guest")" "$repeat"
+printf '%-28s %10s %10s\n' plugin seconds slowdown
+printf '%-28s %10.3f %10s\n' "(none)" "$base" "1.00x"
+for spec in empty insn,inline=on insn,inline=off bb,inline=on bb,inline=off hotblocks hotpages mem howvec drcov,file=/dev/null; do
+    name=${spec%%,*}
+    args=${spec#"$name"}
+    t=$(best --plugin "$EMUD_PLUGINS/lib$name.so$args")
+    printf '%-28s %10.3f %9.2fx\n' "$name$args" "$t" "$(echo "$t / $base" | bc -l)"
+done
