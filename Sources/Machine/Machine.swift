@@ -357,6 +357,7 @@ public final class Machine: PowerController, @unchecked Sendable {
 
     private func vcpuThread(_ i: Int) {
         let cpu = vcpus[i]
+        defer { cpu.instrumentation?.vcpuEvent(cpu: i, .exited) }
         control.lock()
         while true {
             while !shuttingDown && !mayRun(i) {

@@ -210,6 +210,7 @@ extension GDBEndpoint {
         switch self {
         case .tcp(let host, let port): return "\(host):\(port)"
         case .unix(let path): return path
+        case .adopted: return "the socket systemd passed"
         }
     }
 }

@@ -9,6 +9,8 @@
 public enum GDBEndpoint: Equatable, Hashable, Sendable, CustomStringConvertible {
     case tcp(host: String, port: Int)
     case unix(path: String)
+    /// A listening socket someone else bound, e.g. passed by systemd socket activation (`gdb-<machine>`).
+    case adopted(descriptor: Int32)
 
     /// The host used when the endpoint does not name one.
     public static let defaultHost = "127.0.0.1"
@@ -45,6 +47,8 @@ public enum GDBEndpoint: Equatable, Hashable, Sendable, CustomStringConvertible 
             return host.contains(":") ? "tcp:[\(host)]:\(port)" : "tcp:\(host):\(port)"
         case .unix(let path):
             return "unix:\(path)"
+        case .adopted(let descriptor):
+            return "inherited socket (fd \(descriptor))"
         }
     }
 }

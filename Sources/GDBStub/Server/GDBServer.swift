@@ -1,5 +1,8 @@
 // emud: the GDB remote protocol. GPL-2.0-or-later.
 
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOPosix
 
@@ -89,7 +92,14 @@ public actor GDBServer {
         let onEvent = self.onEvent
         let slot = self.slot
         let isTCP: Bool
-        if case .tcp = endpoint { isTCP = true } else { isTCP = false }
+        switch endpoint {
+        case .tcp: isTCP = true
+        case .unix: isTCP = false
+        case .adopted(let descriptor):
+            var domain: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            isTCP = getsockopt(descriptor, SOL_SOCKET, SO_DOMAIN, &domain, &length) == 0 && (domain == AF_INET || domain == AF_INET6)
+        }
 
         var bootstrap = ServerBootstrap(group: eventLoop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -118,6 +128,8 @@ public actor GDBServer {
                 channel = try await bootstrap.bind(host: host, port: port).get()
             case .unix(let path):
                 channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+            case .adopted(let descriptor):
+                channel = try await bootstrap.withBoundSocket(descriptor).get()
             }
             listener = channel
             onEvent(.listening(channel.localAddress.map { "\($0)" } ?? endpoint.description))

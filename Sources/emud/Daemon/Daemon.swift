@@ -19,6 +19,8 @@ final class Daemon: @unchecked Sendable {
     private var order: [String] = []
     var policy: PluginPolicy
     let quit: @Sendable () -> Void
+    /// Listening sockets systemd passed for gdb endpoints, by machine id (`gdb-<machine>`), taken once.
+    var inheritedGDBSockets: [String: Int32] = [:]
     /// Called whenever something that `STATUS=` reports changes.
     var statusChanged: @Sendable () -> Void = {}
 
@@ -134,7 +136,15 @@ final class Daemon: @unchecked Sendable {
                 throw ControlError.generic("\(error)")
             }
         }
-        if let endpoint = spec.gdb {
+        let inherited: Int32? = lock.withLock { inheritedGDBSockets.removeValue(forKey: spec.id) }
+        var gdbEndpoint: GDBEndpoint? = inherited.map { .adopted(descriptor: $0) }
+        if gdbEndpoint == nil, let text = spec.gdb {
+            do { gdbEndpoint = try GDBEndpoint(parsing: text) } catch {
+                managed.closeConsole()
+                throw ControlError.generic("gdb endpoint: \(error)")
+            }
+        }
+        if let endpoint = gdbEndpoint {
             do { try await startGDB(managed, endpoint: endpoint) } catch {
                 _ = managed.plugins.unloadAll()
                 managed.closeConsole()
@@ -184,12 +194,10 @@ final class Daemon: @unchecked Sendable {
         return reports
     }
 
-    func startGDB(_ managed: ManagedMachine, endpoint text: String) async throws {
+    func startGDB(_ managed: ManagedMachine, endpoint: GDBEndpoint) async throws {
         if managed.gdbServer != nil {
             throw ControlError.generic("machine '\(managed.id)' already has a gdb endpoint (\(managed.gdbEndpoint ?? "?")); gdb-close it first")
         }
-        let endpoint: GDBEndpoint
-        do { endpoint = try GDBEndpoint(parsing: text) } catch { throw ControlError.generic("gdb endpoint: \(error)") }
         let adapter = managed.gdbAdapter ?? GDBAdapter(machine: managed.machine, plugins: managed.plugins)
         managed.gdbAdapter = adapter
         let id = managed.id

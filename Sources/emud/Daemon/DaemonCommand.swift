@@ -126,6 +126,9 @@ final class DaemonService: Service, @unchecked Sendable {
 
         // Sockets: adopt what systemd passed (socket activation), bind the rest.
         let passed = Systemd.listenFileDescriptors()
+        for (name, fd) in passed where name.hasPrefix("gdb-") {
+            daemon.inheritedGDBSockets[String(name.dropFirst(4))] = fd
+        }
         do {
             if let fd = passed["control"] {
                 try await server.listen(on: ControlEndpoint.adoptedSocket(descriptor: fd))

@@ -1,5 +1,6 @@
 import Control
 import Foundation
+import GDBStub
 import Machine
 import NIOCore
 import Plugins
@@ -138,7 +139,11 @@ extension Daemon {
 
         r.register("gdb-listen", parameters: ["id", "endpoint"]) { args, _ in
             let m = try self.machine(try args.string("id"))
-            try await self.startGDB(m, endpoint: try args.string("endpoint"))
+            let endpoint: GDBEndpoint
+            do { endpoint = try GDBEndpoint(parsing: try args.string("endpoint")) } catch let e as ControlError { throw e } catch {
+                throw ControlError.generic("gdb-listen: \(error)")
+            }
+            try await self.startGDB(m, endpoint: endpoint)
             return .object(["id": .string(m.id), "endpoint": .string(m.gdbEndpoint ?? "")])
         }
 
