@@ -349,43 +349,13 @@ func daemonEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
 /// collected as it comes. It lives at most ``daemonLifetimeSeconds``; every test ends it (``stop()`` in a
 /// `defer`, or a signal and ``waitForExit(timeout:)``).
 final class DaemonProcess: @unchecked Sendable {
-    let name: String
-    private let process = Process()
-    private let condition = NSCondition()
-    private var output = Data()
-    private var errors = Data()
-    private var openStreams = 2
-    private var exited = false
+    private let child: BackgroundProcess
+    var name: String { child.name }
+    private var process: Process { child.process }
 
     init(name: String = "emud daemon", executable: URL, arguments: [String], environment: [String: String]) throws {
-        self.name = name
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        let outputPipe = Pipe(), errorPipe = Pipe()
-        process.standardOutput = outputPipe
-        process.standardError = errorPipe
-        for (pipe, isError) in [(outputPipe, false), (errorPipe, true)] {
-            pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-                let bytes = handle.availableData
-                if bytes.isEmpty { handle.readabilityHandler = nil }
-                self?.collect(bytes, isError: isError)
-            }
-        }
-        process.terminationHandler = { [weak self] _ in
-            guard let self else { return }
-            self.condition.withLock {
-                self.exited = true
-                self.condition.broadcast()
-            }
-        }
-        do {
-            try process.run()
-        } catch {
-            throw TestEnvironmentError(description: "could not start \(executable.path): \(error)")
-        }
-        let pid = process.processIdentifier
+        child = try BackgroundProcess(name: name, executable: executable, arguments: arguments, environment: environment)
+        let pid = child.process.processIdentifier
         DispatchQueue.global().asyncAfter(deadline: .now() + daemonLifetimeSeconds) { [weak self] in
             guard let self, !self.hasExited else { return }
             kill(pid, SIGKILL)
@@ -404,24 +374,11 @@ final class DaemonProcess: @unchecked Sendable {
 
     var processIdentifier: Int32 { process.processIdentifier }
 
-    private func collect(_ bytes: Data, isError: Bool) {
-        condition.withLock {
-            if bytes.isEmpty {
-                openStreams -= 1
-            } else if isError {
-                errors += bytes
-            } else {
-                output += bytes
-            }
-            condition.broadcast()
-        }
-    }
-
-    var hasExited: Bool { condition.withLock { exited } }
+    var hasExited: Bool { child.hasExited }
 
     /// What it has written to stderr (its log with --log-target=stderr) so far.
-    var log: String { condition.withLock { String(decoding: errors, as: UTF8.self) } }
-    var standardOutput: String { condition.withLock { String(decoding: output, as: UTF8.self) } }
+    var log: String { String(decoding: child.snapshot().errors, as: UTF8.self) }
+    var standardOutput: String { String(decoding: child.snapshot().output, as: UTF8.self) }
 
     /// Waits until its stderr contains `text`; false if it ended or `timeout` passed first.
     func waitForLog(containing text: String, timeout: TimeInterval = daemonReplyTimeoutSeconds) async -> Bool {
@@ -434,15 +391,10 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     private func waitFor(_ text: String, inStandardError: Bool, timeout: TimeInterval) async -> Bool {
-        (try? await onOwnThread { [self] in
-            let deadline = Date(timeIntervalSinceNow: timeout)
-            condition.lock()
-            defer { condition.unlock() }
-            func found() -> Bool { String(decoding: inStandardError ? errors : output, as: UTF8.self).contains(text) }
-            while !found() {
-                if (exited && openStreams == 0) || !condition.wait(until: deadline) { return found() }
-            }
-            return true
+        (try? await onOwnThread { [child] in
+            child.wait(until: Date(timeIntervalSinceNow: timeout),
+                       for: { String(decoding: inStandardError ? child.errorData : child.outputData, as: UTF8.self).contains(text) },
+                       givingUpWhen: { child.exited && child.openStreams == 0 })
         }) ?? false
     }
 
@@ -471,14 +423,9 @@ final class DaemonProcess: @unchecked Sendable {
     /// Waits for it to exit (and its output to end) at most `timeout` seconds; returns its exit status, or nil
     /// if it is still running (then it is killed) or was killed by a signal.
     func waitForExit(timeout: TimeInterval) async -> (status: Int32, bySignal: Bool)? {
-        let ended = (try? await onOwnThread { [self] in
-            let deadline = Date(timeIntervalSinceNow: timeout)
-            condition.lock()
-            defer { condition.unlock() }
-            while !(exited && openStreams == 0) {
-                if !condition.wait(until: deadline) { return exited }
-            }
-            return true
+        let ended = (try? await onOwnThread { [child] in
+            child.wait(until: Date(timeIntervalSinceNow: timeout), for: { child.exited && child.openStreams == 0 })
+                || child.hasExited
         }) ?? false
         guard ended else {
             stop()

@@ -79,71 +79,25 @@ private func offThePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async 
 /// Foundation starts it in a process group of its own; ``stop()`` and the timeout of ``finish(timeout:)``
 /// signal that group. Every test that starts one ends it (``finish(timeout:)``, or ``stop()`` in a `defer`).
 private final class MachineProcess: @unchecked Sendable {
-    let name: String
-    private let process = Process()
-    private let condition = NSCondition()
-    private var standardOutput = Data()
-    private var standardError = Data()
-    private var openStreams = 2
-    private var exited = false
+    private let child: BackgroundProcess
+    var name: String { child.name }
+    private var process: Process { child.process }
 
     init(name: String, executable: URL, arguments: [String]) throws {
-        self.name = name
-        process.executableURL = executable
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        let outputPipe = Pipe(), errorPipe = Pipe()
-        process.standardOutput = outputPipe
-        process.standardError = errorPipe
-        for (pipe, isError) in [(outputPipe, false), (errorPipe, true)] {
-            pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-                let bytes = handle.availableData
-                if bytes.isEmpty { handle.readabilityHandler = nil }
-                self?.collect(bytes, isError: isError)
-            }
-        }
-        process.terminationHandler = { [weak self] _ in
-            guard let self else { return }
-            self.condition.withLock {
-                self.exited = true
-                self.condition.broadcast()
-            }
-        }
-        do {
-            try process.run()
-        } catch {
-            throw TestEnvironmentError(description: "could not start \(executable.path): \(error)")
-        }
-    }
-
-    private func collect(_ bytes: Data, isError: Bool) {
-        condition.withLock {
-            if bytes.isEmpty {
-                openStreams -= 1
-            } else if isError {
-                standardError += bytes
-            } else {
-                standardOutput += bytes
-            }
-            condition.broadcast()
-        }
+        child = try BackgroundProcess(name: name, executable: executable, arguments: arguments)
     }
 
     /// What it has written to stderr so far, for messages.
     var errorsSoFar: String {
-        condition.withLock { String(decoding: standardError, as: UTF8.self) }
+        String(decoding: child.snapshot().errors, as: UTF8.self)
     }
 
     /// Waits until stderr contains `text`; false if the process ended or `timeout` passed first.
     func waitForErrors(containing text: String, timeout: TimeInterval) async -> Bool {
-        await offThePool { [self] in
-            let deadline = Date(timeIntervalSinceNow: timeout)
-            condition.lock()
-            defer { condition.unlock() }
-            while !String(decoding: standardError, as: UTF8.self).contains(text) {
-                if exited || !condition.wait(until: deadline) { return false }
-            }
-            return true
+        await offThePool { [child] in
+            child.wait(until: Date(timeIntervalSinceNow: timeout),
+                       for: { String(decoding: child.errorData, as: UTF8.self).contains(text) },
+                       givingUpWhen: { child.exited })
         }
     }
 
@@ -160,28 +114,22 @@ private final class MachineProcess: @unchecked Sendable {
                     _ = waitForEnd(until: Date(timeIntervalSinceNow: 10))
                 }
             }
-            return condition.withLock {
-                ProcessOutput(
-                    standardOutput: standardOutput, standardError: standardError,
-                    status: exited ? process.terminationStatus : -1,
-                    killedBySignal: exited && process.terminationReason == .uncaughtSignal,
-                    timedOut: timedOut)
-            }
+            let (output, errors, exited) = child.snapshot()
+            return ProcessOutput(
+                standardOutput: output, standardError: errors,
+                status: exited ? process.terminationStatus : -1,
+                killedBySignal: exited && process.terminationReason == .uncaughtSignal,
+                timedOut: timedOut)
         }
     }
 
     /// Kills it at once if it is still running; for `defer`, whatever happened in the test.
     func stop() {
-        if !condition.withLock({ exited }) { signalGroup(SIGKILL) }
+        if !child.hasExited { signalGroup(SIGKILL) }
     }
 
     private func waitForEnd(until deadline: Date) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        while !(exited && openStreams == 0) {
-            if !condition.wait(until: deadline) { return exited && openStreams == 0 }
-        }
-        return true
+        child.wait(until: deadline, for: { child.exited && child.openStreams == 0 })
     }
 
     private func signalGroup(_ signal: Int32) {

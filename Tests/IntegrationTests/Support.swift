@@ -213,3 +213,77 @@ private func lines(of data: Data) -> [String] {
     if text.hasSuffix("\n") { lines.removeLast() }
     return lines
 }
+
+/// A child process running beside a test (a daemon, an emud or QEMU that gdb drives), its standard output and
+/// standard error collected as they come. The daemon and gdb tests build their process helpers on it.
+final class BackgroundProcess: @unchecked Sendable {
+    let name: String
+    let process = Process()
+    private let condition = NSCondition()
+    // Guarded by `condition`; read them only inside `wait(until:for:givingUpWhen:)` or `snapshot`.
+    private(set) var outputData = Data()
+    private(set) var errorData = Data()
+    private(set) var openStreams = 2
+    private(set) var exited = false
+
+    init(name: String, executable: URL, arguments: [String], environment: [String: String]? = nil) throws {
+        self.name = name
+        process.executableURL = executable
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        process.standardInput = FileHandle.nullDevice
+        let outputPipe = Pipe(), errorPipe = Pipe()
+        process.standardOutput = outputPipe
+        process.standardError = errorPipe
+        for (pipe, isError) in [(outputPipe, false), (errorPipe, true)] {
+            pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+                let bytes = handle.availableData
+                if bytes.isEmpty { handle.readabilityHandler = nil }
+                self?.collect(bytes, isError: isError)
+            }
+        }
+        process.terminationHandler = { [weak self] _ in
+            guard let self else { return }
+            self.condition.withLock {
+                self.exited = true
+                self.condition.broadcast()
+            }
+        }
+        do {
+            try process.run()
+        } catch {
+            throw TestEnvironmentError(description: "could not start \(executable.path): \(error)")
+        }
+    }
+
+    private func collect(_ bytes: Data, isError: Bool) {
+        condition.withLock {
+            if bytes.isEmpty {
+                openStreams -= 1
+            } else if isError {
+                errorData += bytes
+            } else {
+                outputData += bytes
+            }
+            condition.broadcast()
+        }
+    }
+
+    var hasExited: Bool { condition.withLock { exited } }
+
+    /// Both streams so far and whether the process has exited, read together.
+    func snapshot() -> (output: Data, errors: Data, exited: Bool) {
+        condition.withLock { (outputData, errorData, exited) }
+    }
+
+    /// Blocks until `done()` holds (true), or until `givesUp()` holds or `deadline` passes (then `done()`).
+    /// Both run with the lock held, so they may read the state above.
+    func wait(until deadline: Date, for done: () -> Bool, givingUpWhen givesUp: () -> Bool = { false }) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while !done() {
+            if givesUp() || !condition.wait(until: deadline) { return done() }
+        }
+        return true
+    }
+}
