@@ -121,6 +121,9 @@ public final class Machine: PowerController, @unchecked Sendable {
         board.memory.onCodeWrite = { [unowned self] page, mask in
             for cpu in self.vcpus where mask & (1 << UInt8(cpu.index)) != 0 { cpu.requestInvalidate(page: page) }
         }
+        board.memory.onReservationLost = { [unowned self] cpu in
+            if cpu < self.vcpus.count { self.vcpus[cpu].signalEvent() }
+        }
     }
 
     /// Loads an image and points vCPU 0 at its entry (EL1h, interrupts masked), as QEMU does for an ELF `-kernel`.

@@ -218,14 +218,29 @@ public final class VCPU {
         memory.clearCode(page: page, cpu: index)
     }
 
-    /// A store of ours hit a page that holds translated code (ours or another vCPU's).
-    private func codeWritten(address: UInt64, length: UInt64) {
+    /// A store of ours to RAM hit a page that holds translated code (ours or another vCPU's) or an exclusive
+    /// reservation: invalidates the code (the block then ends after the store) and clears other vCPUs' reservations
+    /// of the granule.
+    private func watchedPageWritten(_ address: UInt64, _ length: UInt64) {
         let first = (address &- ramBase) >> GuestMemory.pageShift
         let last = (address &- ramBase &+ length &- 1) >> GuestMemory.pageShift
         for page in first...last {
-            let mask = memory.codeMask(page: page)
-            if mask & (1 << UInt8(index)) != 0 { invalidateCode(page: page) }
-            if mask & ~(1 << UInt8(index)) != 0 { memory.onCodeWrite?(page, mask & ~(1 << UInt8(index))) }
+            let bits = memory.watchBits(page: page)
+            let mask = UInt8(truncatingIfNeeded: bits)
+            if mask != 0 {
+                if mask & (1 << UInt8(index)) != 0 { invalidateCode(page: page) }
+                if mask & ~(1 << UInt8(index)) != 0 { memory.onCodeWrite?(page, mask & ~(1 << UInt8(index))) }
+                codeWriteHit = true
+            }
+            if bits > 0xff { memory.storeClears(address: address, length: length, cpu: index, bits: bits) }
+        }
+    }
+
+    /// Ends this vCPU's exclusive reservation (CLREX, exception entry, ERET, after a store-exclusive).
+    @inline(__always) private func clearMonitor() {
+        if monitorValid {
+            monitorValid = false
+            memory.release(cpu: index)
         }
     }
 
@@ -382,7 +397,7 @@ public final class VCPU {
         if state.sys.sctlr & (1 << 23) == 0 { state.panUAO |= 1 << 22 } // SPAN = 0: set PAN
         state.setMode(el: 1, spSel: 1)
         state.pc = state.sys.vbar &+ base &+ vectorOffset
-        monitorValid = false
+        clearMonitor()
         exceptionsTaken &+= 1
         updateModeBits()
         if let instrumentation {
@@ -469,9 +484,8 @@ public final class VCPU {
             default: p.storeBytes(of: value, as: UInt64.self)
             }
             let first = offset >> GuestMemory.pageShift
-            if memory.codeMask(page: first) != 0 || memory.codeMask(page: (offset &+ length &- 1) >> GuestMemory.pageShift) != 0 {
-                codeWritten(address: address, length: length)
-                codeWriteHit = true
+            if memory.watchBits(page: first) != 0 || memory.watchBits(page: (offset &+ length &- 1) >> GuestMemory.pageShift) != 0 {
+                watchedPageWritten(address, length)
             }
             return true
         }
@@ -893,7 +907,7 @@ public final class VCPU {
                     state.pc = pcOf(block, i)
                     return
                 }
-                monitorValid = false
+                clearMonitor()
                 state.pc = target
                 updateModeBits()
                 irqCheckNeeded = true
@@ -994,7 +1008,7 @@ public final class VCPU {
                 waitForInterrupt(event: op.code == .wfe)
                 instrumentation?.vcpuEvent(cpu: index, .resumed)
                 return
-            case .clrex: monitorValid = false
+            case .clrex: clearMonitor()
             case .dcZva:
                 if state.currentEL == 0 && state.sys.sctlr & (1 << 14) == 0 { // SCTLR_EL1.DZE
                     instructionsExecuted &+= UInt64(i + 1)
@@ -1009,10 +1023,7 @@ public final class VCPU {
                 }
                 p.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
                 if recordingAccesses { for k in 0..<8 { recordAccess(base &+ UInt64(k * 8), 0, 3, store: true, device: nil) } }
-                if memory.codeMask(page: (base &- ramBase) >> GuestMemory.pageShift) != 0 {
-                    codeWritten(address: base, length: 64)
-                    codeWriteHit = true
-                }
+                if memory.watchBits(page: (base &- ramBase) >> GuestMemory.pageShift) != 0 { watchedPageWritten(base, 64) }
             // MARK: loads and stores
             case .ldrImm:
                 guard let v = load(x[n] &+ op.imm, op.s) else { return memoryFault(block, i) }
@@ -1070,7 +1081,13 @@ public final class VCPU {
             case .ldxr, .ldar:
                 let address = x[n]
                 let bytes = UInt64(1) << UInt64(op.s)
-                guard checkAlignment(address, bytes, write: false), let v = load(address, op.s) else { return memoryFault(block, i) }
+                guard checkAlignment(address, bytes, write: false) else { return memoryFault(block, i) }
+                // The reservation is published before memory is read (see GuestMemory's "exclusive monitor").
+                if op.code == .ldxr { memory.reserve(cpu: index, address: address) }
+                guard let v = load(address, op.s) else {
+                    if op.code == .ldxr { memory.release(cpu: index) }
+                    return memoryFault(block, i)
+                }
                 x[d] = v
                 if op.code == .ldxr {
                     monitorValid = true; monitorAddress = address; monitorSize = Int(op.s); monitorValue = v
@@ -1078,8 +1095,12 @@ public final class VCPU {
             case .ldxp:
                 let address = x[n]
                 let bytes = UInt64(1) << UInt64(op.s)
-                guard checkAlignment(address, bytes * 2, write: false),
-                      let v1 = load(address, op.s), let v2 = load(address &+ bytes, op.s) else { return memoryFault(block, i) }
+                guard checkAlignment(address, bytes * 2, write: false) else { return memoryFault(block, i) }
+                memory.reserve(cpu: index, address: address)
+                guard let v1 = load(address, op.s), let v2 = load(address &+ bytes, op.s) else {
+                    memory.release(cpu: index)
+                    return memoryFault(block, i)
+                }
                 x[d] = v1; x[m] = v2
                 monitorValid = true; monitorAddress = address; monitorSize = Int(op.s) + 8; monitorValue = v1; monitorValue2 = v2
             case .stlr:
@@ -1091,21 +1112,21 @@ public final class VCPU {
                 // QEMU does; a matching reservation implies an aligned address (LDXR checked it).
                 let address = x[n]
                 var status: UInt64 = 1
-                if monitorValid && monitorAddress == address && monitorSize == Int(op.s) {
-                    guard let ok = storeExclusive(address, op.s, x[d]) else { return memoryFault(block, i) }
+                if monitorValid && monitorAddress == address && monitorSize == Int(op.s) && memory.claim(cpu: index, address: address) {
+                    guard let ok = storeExclusive(address, op.s, x[d]) else { clearMonitor(); return memoryFault(block, i) }
                     status = ok ? 0 : 1
                 }
-                monitorValid = false
+                clearMonitor()
                 x[Int(op.a)] = status
                 if codeWriteHit { return endAfterCodeWrite(block, i) }
             case .stxp:
                 let address = x[n]
                 var status: UInt64 = 1
-                if monitorValid && monitorAddress == address && monitorSize == Int(op.s) + 8 {
-                    guard let ok = storeExclusivePair(address, op.s, x[d], x[m]) else { return memoryFault(block, i) }
+                if monitorValid && monitorAddress == address && monitorSize == Int(op.s) + 8 && memory.claim(cpu: index, address: address) {
+                    guard let ok = storeExclusivePair(address, op.s, x[d], x[m]) else { clearMonitor(); return memoryFault(block, i) }
                     status = ok ? 0 : 1
                 }
-                monitorValid = false
+                clearMonitor()
                 x[Int(op.a)] = status
                 if codeWriteHit { return endAfterCodeWrite(block, i) }
             case .atomic:
@@ -1215,8 +1236,9 @@ public final class VCPU {
     // MARK: WFI and timers
 
     /// Parks the host thread until an interrupt is pending, someone kicks this vCPU, or (WFE) an event arrives.
-    /// WFE also gives up after 1 ms: a store by another vCPU that clears our exclusive monitor is an event on
-    /// hardware, and emud's value-based monitors do not signal it, so a spin-lock's WFE must not sleep forever.
+    /// A store by another vCPU that clears our reservation is an event (GuestMemory signals it). WFE also gives
+    /// up after 1 ms, which the architecture allows (WFE may complete early): a safety net for any event source
+    /// not modelled, so a spin-lock's WFE never sleeps forever.
     private func waitForInterrupt(event: Bool = false) {
         pollTimers()
         let started = DispatchTime.now().uptimeNanoseconds
@@ -1452,9 +1474,9 @@ public final class VCPU {
     //
     // Host primitives: RAM words are accessed with the x86-64 `lock cmpxchg` / `lock xadd` family through
     // swift-atomics (sequentially consistent), which gives every LSE atomic, CAS and store-exclusive at least
-    // the acquire/release ordering the A64 instruction asks for. The store-exclusive succeeds only if memory still
-    // holds the value the load-exclusive saw (compare-and-swap), so a competing store of a different value by any
-    // vCPU makes it fail.
+    // the acquire/release ordering the A64 instruction asks for. The store-exclusive succeeds only if its
+    // reservation still stands in the global monitor (a store by another vCPU to the granule clears it: see
+    // GuestMemory's "exclusive monitor") and memory still holds the value the load-exclusive saw (compare-and-swap).
 
     private func storeExclusive(_ address: UInt64, _ size: UInt8, _ value: UInt64) -> Bool? {
         let bytes = UInt64(1) << UInt64(size)
@@ -1507,10 +1529,9 @@ public final class VCPU {
 
     private func noteRAMWrite(_ address: UInt64, _ length: UInt64) {
         let offset = address &- ramBase
-        if memory.codeMask(page: offset >> GuestMemory.pageShift) != 0
-            || memory.codeMask(page: (offset &+ length &- 1) >> GuestMemory.pageShift) != 0 {
-            codeWritten(address: address, length: length)
-            codeWriteHit = true
+        if memory.watchBits(page: offset >> GuestMemory.pageShift) != 0
+            || memory.watchBits(page: (offset &+ length &- 1) >> GuestMemory.pageShift) != 0 {
+            watchedPageWritten(address, length)
         }
     }
 

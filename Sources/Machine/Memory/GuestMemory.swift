@@ -25,7 +25,7 @@ public struct MMIORegion {
 /// its RAM block. Accesses to nothing are reported to the caller, which raises a data abort.
 ///
 /// Thread safety: RAM may be read and written from any vCPU thread (guest-visible races are the guest's);
-/// `codePages` bits are set and cleared with atomics. MMIO regions are fixed after board construction.
+/// `pageBits` and `reservations` are changed with atomics only. MMIO regions are fixed after board construction.
 public final class GuestMemory {
     /// Translated code is tracked in 256-byte granules: small enough that data sharing a 4 KiB page with
     /// code (common in bare-metal images) does not invalidate that code on every store.
@@ -33,11 +33,23 @@ public final class GuestMemory {
     public let ramBase: UInt64
     public let ramSize: UInt64
     public let ram: UnsafeMutableRawPointer
-    /// One byte per 256-byte granule of RAM: bit i is set while vCPU i holds translated code from that page.
-    let codePages: UnsafeMutablePointer<UnsafeAtomic<UInt8>.Storage>
+    /// One 16-bit word per 256-byte granule of RAM ("page" below): bit i is set while vCPU i holds translated code
+    /// from that page, bit 8 + i while vCPU i holds an exclusive reservation in it. The interpreter's store path
+    /// reads this word after every RAM store and takes the slow path only when it is non-zero.
+    let pageBits: UnsafeMutablePointer<UnsafeAtomic<UInt16>.Storage>
+    /// The global exclusive monitor: one word per vCPU, each on its own cache line (index cpu * 8):
+    /// 0 = no reservation, granule | `reservedBit` = reserved, granule | `claimedBit` = a store-exclusive of the owner
+    /// is committing. See "exclusive monitor" below.
+    let reservations: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
     public private(set) var regions: [MMIORegion] = []
     /// Called when a store hits a page with translated code of some vCPU: (page index, vCPU mask).
     var onCodeWrite: ((UInt64, UInt8) -> Void)?
+    /// Called when a store cleared vCPU i's reservation: clearing a global monitor is a wake-up event for WFE.
+    var onReservationLost: ((Int) -> Void)?
+    /// Reservation granule: CTR_EL0.ERG = 4 (16 words), as on Cortex-A76.
+    public static let reservationGranule: UInt64 = 64
+    static let reservedBit: UInt64 = 1
+    static let claimedBit: UInt64 = 2
 
     public init(ramBase: UInt64, ramSize: UInt64) {
         self.ramBase = ramBase
@@ -45,13 +57,19 @@ public final class GuestMemory {
         ram = UnsafeMutableRawPointer.allocate(byteCount: Int(ramSize), alignment: 4096)
         ram.initializeMemory(as: UInt8.self, repeating: 0, count: Int(ramSize))
         let pages = Int((ramSize + 255) >> 8)
-        codePages = .allocate(capacity: pages)
-        codePages.initialize(repeating: .init(0), count: pages)
+        pageBits = .allocate(capacity: pages)
+        pageBits.initialize(repeating: .init(0), count: pages)
+        reservations = .allocate(capacity: 8 * Self.maxReservations)
+        reservations.initialize(repeating: .init(0), count: 8 * Self.maxReservations)
     }
+
+    /// One reservation word per possible vCPU (the page bits have room for 8).
+    static let maxReservations = 8
 
     deinit {
         ram.deallocate()
-        codePages.deallocate()
+        pageBits.deallocate()
+        reservations.deallocate()
     }
 
     public func map(_ device: MMIODevice, at base: UInt64, size: UInt64) {
@@ -76,14 +94,99 @@ public final class GuestMemory {
 
     // MARK: code tracking
 
+    /// Code and reservation bits of a page: non-zero means a store there needs `watchedPageWritten` handling.
+    @inline(__always) func watchBits(page: UInt64) -> UInt16 {
+        UnsafeAtomic<UInt16>(at: pageBits + Int(page)).load(ordering: .relaxed)
+    }
     @inline(__always) func codeMask(page: UInt64) -> UInt8 {
-        UnsafeAtomic<UInt8>(at: codePages + Int(page)).load(ordering: .relaxed)
+        UInt8(truncatingIfNeeded: watchBits(page: page))
     }
     func markCode(page: UInt64, cpu: Int) {
-        _ = UnsafeAtomic<UInt8>(at: codePages + Int(page)).loadThenBitwiseOr(with: UInt8(1) << UInt8(cpu), ordering: .relaxed)
+        _ = UnsafeAtomic<UInt16>(at: pageBits + Int(page)).loadThenBitwiseOr(with: UInt16(1) << UInt16(cpu), ordering: .relaxed)
     }
     func clearCode(page: UInt64, cpu: Int) {
-        _ = UnsafeAtomic<UInt8>(at: codePages + Int(page)).loadThenBitwiseAnd(with: ~(UInt8(1) << UInt8(cpu)), ordering: .relaxed)
+        _ = UnsafeAtomic<UInt16>(at: pageBits + Int(page)).loadThenBitwiseAnd(with: ~(UInt16(1) << UInt16(cpu)), ordering: .relaxed)
+    }
+
+    // MARK: exclusive monitor
+    //
+    // The local monitor of each vCPU (address, size, value seen) lives in the VCPU; the global monitor is the
+    // `reservations` word of each vCPU plus a bit in the page's `pageBits` word, so that ordinary stores pay one
+    // load (which they already do for code tracking) and only stores into a page holding a reservation look further.
+    //
+    // Guarantees and the host primitive behind each (x86-64, through swift-atomics):
+    // - LDXR: `reserve` publishes the reservation with a sequentially consistent store and a `lock or` on the page
+    //   bits *before* the load reads memory, so any store that lands after the load sees the page bit.
+    // - A store by another vCPU (plain store, store-exclusive, LSE atomic, CAS, DC ZVA, SIMD store, or a write by
+    //   gdb, a device or the loader) to the reservation granule clears the reservation with `lock cmpxchg`
+    //   (`storeClears`), and signals the owner's event register (WFE wakes).
+    // - STXR: `claim` turns the owner's reservation into "claimed" with `lock cmpxchg`; only then is memory written,
+    //   itself with `lock cmpxchg` against the value LDXR saw. So a store that cleared the reservation first makes
+    //   STXR fail; a store that comes after the claim is ordered after the STXR (its value CAS fails if that store's
+    //   value got there first, and a store that writes back the very value LDXR saw is indistinguishable from one
+    //   ordered before the LDXR). `release` ends the reservation (`xchg`), as do CLREX, exception entry and ERET.
+    // - A vCPU's own ordinary stores do not clear its reservation (IMPLEMENTATION DEFINED; QEMU does not either).
+
+    @inline(__always) private func reservation(_ cpu: Int) -> UnsafeAtomic<UInt64> {
+        UnsafeAtomic<UInt64>(at: reservations + cpu * 8)
+    }
+
+    /// Marks the reservation granule of `address` for `cpu` (any earlier reservation of `cpu` ends).
+    func reserve(cpu: Int, address: UInt64) {
+        guard cpu < Self.maxReservations else { return }
+        release(cpu: cpu)
+        let granule = address & ~(Self.reservationGranule - 1)
+        reservation(cpu).store(granule | Self.reservedBit, ordering: .sequentiallyConsistent)
+        let offset = granule &- ramBase
+        if offset < ramSize {
+            _ = UnsafeAtomic<UInt16>(at: pageBits + Int(offset >> Self.pageShift))
+                .loadThenBitwiseOr(with: UInt16(0x100) << UInt16(cpu), ordering: .sequentiallyConsistent)
+        }
+    }
+
+    /// Starts committing `cpu`'s store-exclusive to `address`: true if its reservation of that granule still stands.
+    func claim(cpu: Int, address: UInt64) -> Bool {
+        guard cpu < Self.maxReservations else { return false }
+        let granule = address & ~(Self.reservationGranule - 1)
+        return reservation(cpu).compareExchange(expected: granule | Self.reservedBit, desired: granule | Self.claimedBit,
+                                                ordering: .sequentiallyConsistent).exchanged
+    }
+
+    /// Ends `cpu`'s reservation, if any, and its page bit.
+    func release(cpu: Int) {
+        guard cpu < Self.maxReservations else { return }
+        let old = reservation(cpu).exchange(0, ordering: .sequentiallyConsistent)
+        let offset = (old & ~(Self.reservationGranule - 1)) &- ramBase
+        if old != 0 && offset < ramSize {
+            _ = UnsafeAtomic<UInt16>(at: pageBits + Int(offset >> Self.pageShift))
+                .loadThenBitwiseAnd(with: ~(UInt16(0x100) << UInt16(cpu)), ordering: .relaxed)
+        }
+    }
+
+    /// Whether `cpu` still holds a reservation (for tests and the debugger).
+    public func holdsReservation(cpu: Int) -> Bool {
+        cpu < Self.maxReservations && reservation(cpu).load(ordering: .sequentiallyConsistent) & Self.reservedBit != 0
+    }
+
+    /// A store of `length` bytes at `address` by `cpu` (-1: not a vCPU) hit a page whose reservation bits are
+    /// `bits` (high byte of `pageBits`): clears every other vCPU's reservation whose granule it overlaps.
+    func storeClears(address: UInt64, length: UInt64, cpu: Int, bits: UInt16) {
+        var others = bits >> 8
+        if cpu >= 0 && cpu < 8 { others &= ~(UInt16(1) << UInt16(cpu)) }
+        let first = address & ~(Self.reservationGranule - 1)
+        let last = (address &+ length &- 1) & ~(Self.reservationGranule - 1)
+        while others != 0 {
+            let j = others.trailingZeroBitCount
+            others &= others &- 1
+            let r = reservation(j).load(ordering: .sequentiallyConsistent)
+            let granule = r & ~(Self.reservationGranule - 1)
+            guard r & Self.reservedBit != 0, granule >= first, granule <= last else { continue }
+            // Lost: the granule stays (without `reservedBit`) so that the owner's next `release` (its STXR, CLREX or
+            // next LDXR) clears the page bit; stores meanwhile find no reservation to clear.
+            if reservation(j).compareExchange(expected: r, desired: granule, ordering: .sequentiallyConsistent).exchanged {
+                onReservationLost?(j)
+            }
+        }
     }
 
     /// Called after any write to RAM that did not come from the interpreter's own store path
@@ -93,8 +196,14 @@ public final class GuestMemory {
         let first = (address - ramBase) >> Self.pageShift
         let last = (address - ramBase + length - 1) >> Self.pageShift
         for page in first...last {
-            let mask = codeMask(page: page)
+            let bits = watchBits(page: page)
+            let mask = UInt8(truncatingIfNeeded: bits)
             if mask != 0 { onCodeWrite?(page, mask) }
+            if bits > 0xff {
+                let start = max(address, ramBase + (page << Self.pageShift))
+                let end = min(address + length, ramBase + ((page + 1) << Self.pageShift))
+                storeClears(address: start, length: end - start, cpu: -1, bits: bits)
+            }
         }
     }
 
