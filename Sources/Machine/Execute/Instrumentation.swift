@@ -70,11 +70,21 @@ public protocol Instrumentation: AnyObject {
     func vcpuEvent(cpu: Int, _ event: VCPUEvent)
 }
 
-/// Compile-time switch for the interpreter loop: blocks without hooks run a specialisation in which every
-/// instrumentation check is constant-folded away, so a machine without plugins pays nothing.
-protocol HookMode { static var enabled: Bool { get } }
-enum WithoutHooks: HookMode { static var enabled: Bool { false } }
-enum WithHooks: HookMode { static var enabled: Bool { true } }
+/// Compile-time switch for the interpreter loop (`TranslationBlock.mode`): blocks without hooks run a
+/// specialisation in which every instrumentation check is constant-folded away, so a machine without plugins
+/// pays nothing; blocks with only inline adds run that same loop plus one folded add per scoreboard element at
+/// the block's end; blocks with callbacks check for hooks before each instruction, and only blocks with memory
+/// callbacks record accesses.
+protocol HookMode { static var mode: UInt8 { get } }
+extension HookMode {
+    @inline(__always) static var enabled: Bool { mode >= 2 }
+    @inline(__always) static var folded: Bool { mode == 1 }
+    @inline(__always) static var memory: Bool { mode == 3 }
+}
+enum WithoutHooks: HookMode { static var mode: UInt8 { 0 } }
+enum FoldedInline: HookMode { static var mode: UInt8 { 1 } }
+enum WithHooks: HookMode { static var mode: UInt8 { 2 } }
+enum WithMemoryHooks: HookMode { static var mode: UInt8 { 3 } }
 
 /// A gdb watchpoint on guest memory.
 public struct Watchpoint: Equatable, Sendable {

@@ -306,10 +306,11 @@ public final class VCPU {
             if skipWatchpointAt != nil {
                 if skipWatchpointAt != pc { skipWatchpointAt = nil } else { irqCheckNeeded = true } // run just this block
             }
-            if block.pointee.hookCount > 0 {
-                execute(block, WithHooks.self)
-            } else {
-                execute(block, WithoutHooks.self)
+            switch block.pointee.mode {
+            case 0: execute(block, WithoutHooks.self)
+            case 1: execute(block, FoldedInline.self)
+            case 2: execute(block, WithHooks.self)
+            default: execute(block, WithMemoryHooks.self)
             }
             skipWatchpointAt = nil
             if let _ = stopReason { break }
@@ -586,6 +587,12 @@ public final class VCPU {
     /// Runs `first` and then, while nothing needs the run loop's attention, the blocks chained after it.
     /// Any exception, stop or code write leaves through an early `return`; `lastBlock` is then -1.
     private func execute<H: HookMode>(_ first: UnsafeMutablePointer<TranslationBlock>, _ mode: H.Type) {
+      defer {
+          if H.memory {
+              recordingAccesses = false
+              updateFastPath()
+          }
+      }
       var block = first
       while true {
         lastBlock = -1
@@ -595,35 +602,42 @@ public final class VCPU {
         var nextPC = block.pointee.pc &+ UInt64(count) &* 4
         var i = 0
         var hookCursor = 0, hookEnd = 0, memoryHooksFrom = 0, memoryHooksTo = 0
+        /// The instruction index of the next hook (Int.max: none left in this block).
+        var nextHook = Int.max
         if H.enabled {
             hookCursor = Int(block.pointee.hookStart)
             hookEnd = hookCursor + Int(block.pointee.hookCount)
-            if block.pointee.hasMemoryHooks != recordingAccesses {
-                recordingAccesses = block.pointee.hasMemoryHooks
+            if hookCursor < hookEnd { nextHook = Int(cache.hooks[hookCursor].instruction) }
+            if H.memory && !recordingAccesses {
+                recordingAccesses = true
                 updateFastPath()
             }
         }
-        defer {
-            if H.enabled {
-                recordingAccesses = false
-                updateFastPath()
-            }
-        }
+        // Folded inline adds: applied whenever this block's run ends, normally (i == count) or early at i.
+        let thisBlock = block
+        defer { if H.folded { applyFoldedInline(thisBlock, through: i) } }
         while i < count {
             if H.enabled {
-                accessCount = 0
-                memoryHooksFrom = hookCursor
-                let hooks = cache.hooks
-                while hookCursor < hookEnd && hooks[hookCursor].instruction == Int32(i) {
-                    let h = hooks + hookCursor
-                    if h.pointee.kind == .inlineAdd, let target = h.pointee.target {
-                        (target + index &* h.pointee.stride).assumingMemoryBound(to: UInt64.self).pointee &+= h.pointee.value
-                    } else {
-                        runHook(h.pointee, pc: block.pointee.pc &+ UInt64(i) &* 4)
-                    }
-                    hookCursor += 1
+                if H.memory { accessCount = 0; memoryHooksFrom = hookCursor }
+                if i == nextHook {
+                    let hooks = cache.hooks
+                    repeat {
+                        // The two common kinds inline (no call, no jump table); the rest through runHook.
+                        let h = hooks + hookCursor
+                        let kind = h.pointee.kind
+                        if kind == .execute, let callback = h.pointee.callback {
+                            state.pc = block.pointee.pc &+ UInt64(i) &* 4  // a plugin reading "pc" sees this instruction
+                            unsafeBitCast(callback, to: ExecCallback.self)(UInt32(truncatingIfNeeded: index), h.pointee.userdata)
+                        } else if kind == .inlineAdd, let target = h.pointee.target {
+                            (target + index &* h.pointee.stride).assumingMemoryBound(to: UInt64.self).pointee &+= h.pointee.value
+                        } else if kind != .memory {  // memory callbacks run after the instruction, below
+                            runHook(h.pointee, pc: block.pointee.pc &+ UInt64(i) &* 4)
+                        }
+                        hookCursor += 1
+                    } while hookCursor < hookEnd && hooks[hookCursor].instruction == Int32(i)
+                    nextHook = hookCursor < hookEnd ? Int(hooks[hookCursor].instruction) : Int.max
                 }
-                memoryHooksTo = hookCursor
+                if H.memory { memoryHooksTo = hookCursor }
             }
             let op = ops[i]
             let d = Int(op.d), n = Int(op.n), m = Int(op.m)
@@ -1149,10 +1163,10 @@ public final class VCPU {
             case .fmovToGeneral, .fmovFromGeneral, .simd:
                 executeSIMD(op)
             }
-            if H.enabled && accessCount > 0 {
+            if H.memory && accessCount > 0 && memoryHooksTo > memoryHooksFrom {
                 let hooks = cache.hooks
                 for k in memoryHooksFrom..<memoryHooksTo where hooks[k].kind == .memory {
-                    runMemoryHook(hooks[k])
+                    runMemoryHook(hooks + k)
                 }
             }
             i += 1
@@ -1171,9 +1185,31 @@ public final class VCPU {
         else { return }
         let candidate = cache.blocks + Int(next)
         // Stay in this specialisation: hooked blocks chain to hooked blocks, plain ones to plain ones.
-        if candidate.pointee.breakpoint || (candidate.pointee.hookCount != 0) != H.enabled { return }
+        if candidate.pointee.breakpoint || candidate.pointee.mode != H.mode { return }
         block = candidate
       }
+    }
+
+    /// Applies a folded block's inline adds: all of them when its run reached the end, else those of
+    /// instructions 0...i (the hooks of an instruction run before it, so a faulting instruction counts).
+    private func applyFoldedInline(_ block: UnsafeMutablePointer<TranslationBlock>, through i: Int) {
+        let hooks = cache.hooks
+        if i >= Int(block.pointee.count) {
+            let start = Int(block.pointee.foldStart)
+            for k in start..<start + Int(block.pointee.foldCount) {
+                let h = hooks + k
+                if let target = h.pointee.target {
+                    (target + index &* h.pointee.stride).assumingMemoryBound(to: UInt64.self).pointee &+= h.pointee.value
+                }
+            }
+            return
+        }
+        let start = Int(block.pointee.hookStart)
+        for k in start..<start + Int(block.pointee.hookCount) where hooks[k].instruction <= Int32(i) {
+            if let target = hooks[k].target {
+                (target + index &* hooks[k].stride).assumingMemoryBound(to: UInt64.self).pointee &+= hooks[k].value
+            }
+        }
     }
 
     private func runHook(_ hook: InstrumentationHook, pc: UInt64) {
@@ -1197,12 +1233,13 @@ public final class VCPU {
         }
     }
 
-    private func runMemoryHook(_ hook: InstrumentationHook) {
-        guard let callback = hook.callback else { return }
+    @inline(__always) private func runMemoryHook(_ hook: UnsafeMutablePointer<InstrumentationHook>) {
+        guard let callback = hook.pointee.callback else { return }
         let function = unsafeBitCast(callback, to: MemoryCallback.self)
+        let filter = hook.pointee.memoryFilter, userdata = hook.pointee.userdata
         for k in 0..<accessCount {
             let wanted: UInt8 = accessLog[k].isStore != 0 ? 2 : 1
-            if hook.memoryFilter & wanted != 0 { function(UInt32(index), UnsafeRawPointer(accessLog + k), hook.userdata) }
+            if filter & wanted != 0 { function(UInt32(truncatingIfNeeded: index), UnsafeRawPointer(accessLog + k), userdata) }
         }
     }
 

@@ -12,7 +12,12 @@ public struct TranslationBlock {
     /// Instrumentation baked into this block: `hookCount` hooks from `hookStart` in the cache's hook list.
     var hookStart: Int32 = 0
     var hookCount: Int32 = 0
-    var hasMemoryHooks = false
+    /// How the interpreter runs this block (`HookMode.mode`): 0 no hooks; 1 inline adds only, folded into
+    /// `foldCount` sums (one per scoreboard element) from `foldStart` applied when the block ends; 2 hooks
+    /// without memory callbacks; 3 hooks with memory callbacks.
+    var mode: UInt8 = 0
+    var foldStart: Int32 = 0
+    var foldCount: Int32 = 0
     /// Direct successors seen last time (key, block index), checked before the jump cache.
     var chainKey0: UInt64 = ~0
     var chainIndex0: Int32 = -1
@@ -104,8 +109,23 @@ public final class TranslationCache {
         (blocks + blockCount).initialize(to: TranslationBlock(key: key, pc: pc, start: Int32(start), count: Int32(newOps.count),
                                                                breakpoint: breakpoint, valid: true))
         if !blockHooks.isEmpty {
-            if hookCount + blockHooks.count > hookCapacity {
-                let capacity = max(hookCapacity * 2, hookCount + blockHooks.count)
+            // A block whose hooks are all inline adds runs at full speed: the adds of the whole block are summed
+            // per scoreboard element here, applied once when the block ends (or, when it leaves early at
+            // instruction i, the adds of instructions 0...i, from the per-instruction list). Nothing else can
+            // observe the difference: no plugin code runs inside such a block.
+            var folds: [InstrumentationHook] = []
+            if blockHooks.allSatisfy({ $0.kind == .inlineAdd }) {
+                for h in blockHooks {
+                    if let k = folds.firstIndex(where: { $0.target == h.target && $0.stride == h.stride }) {
+                        folds[k].value &+= h.value
+                    } else {
+                        folds.append(InstrumentationHook(instruction: -1, kind: .inlineAdd, target: h.target, stride: h.stride, value: h.value))
+                    }
+                }
+            }
+            let needed = blockHooks.count + folds.count
+            if hookCount + needed > hookCapacity {
+                let capacity = max(hookCapacity * 2, hookCount + needed)
                 let grown = UnsafeMutablePointer<InstrumentationHook>.allocate(capacity: capacity)
                 grown.moveInitialize(from: hooks, count: hookCount)
                 hooks.deallocate()
@@ -114,8 +134,14 @@ public final class TranslationCache {
             }
             blocks[blockCount].hookStart = Int32(hookCount)
             blocks[blockCount].hookCount = Int32(blockHooks.count)
-            blocks[blockCount].hasMemoryHooks = blockHooks.contains { $0.kind == .memory }
+            blocks[blockCount].mode = !folds.isEmpty ? 1 : blockHooks.contains { $0.kind == .memory } ? 3 : 2
             for h in blockHooks {
+                (hooks + hookCount).initialize(to: h)
+                hookCount += 1
+            }
+            blocks[blockCount].foldStart = Int32(hookCount)
+            blocks[blockCount].foldCount = Int32(folds.count)
+            for h in folds {
                 (hooks + hookCount).initialize(to: h)
                 hookCount += 1
             }
