@@ -431,17 +431,22 @@ public final class VCPU {
 
     // MARK: memory access
 
-    @inline(__always) private func load(_ address: UInt64, _ size: UInt8) -> UInt64? {
+    /// Loads; nil after recording a fault. `record` (a constant in each interpreter specialisation) logs the
+    /// access for memory callbacks; the slow path logs whenever `recordingAccesses` is set.
+    @inline(__always) private func load(_ address: UInt64, _ size: UInt8, _ record: Bool) -> UInt64? {
         let offset = address &- ramBase
         let length = UInt64(1) << UInt64(size)
         if offset < fastRAMSize && length <= fastRAMSize &- offset && address & alignmentMask & (length &- 1) == 0 {
             let p = ram + Int(offset)
+            let value: UInt64
             switch size {
-            case 0: return UInt64(p.load(as: UInt8.self))
-            case 1: return UInt64(p.loadUnaligned(as: UInt16.self))
-            case 2: return UInt64(p.loadUnaligned(as: UInt32.self))
-            default: return p.loadUnaligned(as: UInt64.self)
+            case 0: value = UInt64(p.load(as: UInt8.self))
+            case 1: value = UInt64(p.loadUnaligned(as: UInt16.self))
+            case 2: value = UInt64(p.loadUnaligned(as: UInt32.self))
+            default: value = p.loadUnaligned(as: UInt64.self)
             }
+            if record { recordAccess(address, value, size, store: false, device: nil) }
+            return value
         }
         return loadSlow(address, size)
     }
@@ -473,7 +478,7 @@ public final class VCPU {
     }
 
     /// Stores; false after recording a fault. A store into translated code ends the block after it.
-    @inline(__always) private func store(_ address: UInt64, _ size: UInt8, _ value: UInt64) -> Bool {
+    @inline(__always) private func store(_ address: UInt64, _ size: UInt8, _ value: UInt64, _ record: Bool) -> Bool {
         let offset = address &- ramBase
         let length = UInt64(1) << UInt64(size)
         if offset < fastRAMSize && length <= fastRAMSize &- offset && address & alignmentMask & (length &- 1) == 0 {
@@ -484,6 +489,7 @@ public final class VCPU {
             case 2: p.storeBytes(of: UInt32(truncatingIfNeeded: value), as: UInt32.self)
             default: p.storeBytes(of: value, as: UInt64.self)
             }
+            if record { recordRAMStore(address, value, size) }
             let first = offset >> GuestMemory.pageShift
             if memory.watchBits(page: first) != 0 || memory.watchBits(page: (offset &+ length &- 1) >> GuestMemory.pageShift) != 0 {
                 watchedPageWritten(address, length)
@@ -525,7 +531,7 @@ public final class VCPU {
     }
 
     private func updateFastPath() {
-        fastRAMSize = (recordingAccesses || !watchpoints.isEmpty) ? 0 : ramSize
+        fastRAMSize = !watchpoints.isEmpty ? 0 : ramSize
     }
 
     /// Whether an access hits a watchpoint (and is not the one being resumed past).
@@ -545,6 +551,10 @@ public final class VCPU {
             return true
         }
         return false
+    }
+
+    @inline(never) private func recordRAMStore(_ address: UInt64, _ value: UInt64, _ size: UInt8) {
+        recordAccess(address, value & ones(8 << Int(size)), size, store: true, device: nil)
     }
 
     private func recordAccess(_ address: UInt64, _ value: UInt64, _ size: UInt8, store: Bool, device: UnsafePointer<CChar>?) {
@@ -662,25 +672,25 @@ public final class VCPU {
             case .movReg64: x[d] = x[m]
             case .movReg32: x[d] = x[m] & 0xffff_ffff
             case .ldr64:
-                guard let v = load(x[n] &+ op.imm, 3) else { return memoryFault(block, i) }
+                guard let v = load(x[n] &+ op.imm, 3, H.memory) else { return memoryFault(block, i) }
                 x[d] = v
             case .ldr32:
-                guard let v = load(x[n] &+ op.imm, 2) else { return memoryFault(block, i) }
+                guard let v = load(x[n] &+ op.imm, 2, H.memory) else { return memoryFault(block, i) }
                 x[d] = v
             case .ldrb:
-                guard let v = load(x[n] &+ op.imm, 0) else { return memoryFault(block, i) }
+                guard let v = load(x[n] &+ op.imm, 0, H.memory) else { return memoryFault(block, i) }
                 x[d] = v
             case .ldr64Reg:
-                guard let v = load(x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 3) else { return memoryFault(block, i) }
+                guard let v = load(x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 3, H.memory) else { return memoryFault(block, i) }
                 x[d] = v
             case .ldr32Reg:
-                guard let v = load(x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 2) else { return memoryFault(block, i) }
+                guard let v = load(x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 2, H.memory) else { return memoryFault(block, i) }
                 x[d] = v
             case .str64:
-                guard store(x[n] &+ op.imm, 3, x[d]) else { return memoryFault(block, i) }
+                guard store(x[n] &+ op.imm, 3, x[d], H.memory) else { return memoryFault(block, i) }
                 if codeWriteHit { return endAfterCodeWrite(block, i) }
             case .str32:
-                guard store(x[n] &+ op.imm, 2, x[d]) else { return memoryFault(block, i) }
+                guard store(x[n] &+ op.imm, 2, x[d], H.memory) else { return memoryFault(block, i) }
                 if codeWriteHit { return endAfterCodeWrite(block, i) }
             // MARK: data processing, immediate
             case .movImm: x[d] = op.imm
@@ -1040,47 +1050,47 @@ public final class VCPU {
                 if memory.watchBits(page: (base &- ramBase) >> GuestMemory.pageShift) != 0 { watchedPageWritten(base, 64) }
             // MARK: loads and stores
             case .ldrImm:
-                guard let v = load(x[n] &+ op.imm, op.s) else { return memoryFault(block, i) }
+                guard let v = load(x[n] &+ op.imm, op.s, H.memory) else { return memoryFault(block, i) }
                 x[d] = extendLoad(v, op)
             case .ldrPre:
                 let address = x[n] &+ op.imm
-                guard let v = load(address, op.s) else { return memoryFault(block, i) }
+                guard let v = load(address, op.s, H.memory) else { return memoryFault(block, i) }
                 x[n] = address
                 x[d] = extendLoad(v, op)
             case .ldrPost:
                 let address = x[n]
-                guard let v = load(address, op.s) else { return memoryFault(block, i) }
+                guard let v = load(address, op.s, H.memory) else { return memoryFault(block, i) }
                 x[n] = address &+ op.imm
                 x[d] = extendLoad(v, op)
             case .ldrReg:
                 let address = x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm))
-                guard let v = load(address, op.s) else { return memoryFault(block, i) }
+                guard let v = load(address, op.s, H.memory) else { return memoryFault(block, i) }
                 x[d] = extendLoad(v, op)
             case .ldrLit:
-                guard let v = load(op.imm, op.s) else { return memoryFault(block, i) }
+                guard let v = load(op.imm, op.s, H.memory) else { return memoryFault(block, i) }
                 x[d] = extendLoad(v, op)
             case .strImm:
-                guard store(x[n] &+ op.imm, op.s, x[d]) else { return memoryFault(block, i) }
+                guard store(x[n] &+ op.imm, op.s, x[d], H.memory) else { return memoryFault(block, i) }
                 if codeWriteHit { return endAfterCodeWrite(block, i) }
             case .strPre:
                 let address = x[n] &+ op.imm
-                guard store(address, op.s, x[d]) else { return memoryFault(block, i) }
+                guard store(address, op.s, x[d], H.memory) else { return memoryFault(block, i) }
                 x[n] = address
                 if codeWriteHit { return endAfterCodeWrite(block, i) }
             case .strPost:
                 let address = x[n]
-                guard store(address, op.s, x[d]) else { return memoryFault(block, i) }
+                guard store(address, op.s, x[d], H.memory) else { return memoryFault(block, i) }
                 x[n] = address &+ op.imm
                 if codeWriteHit { return endAfterCodeWrite(block, i) }
             case .strReg:
                 let address = x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm))
-                guard store(address, op.s, x[d]) else { return memoryFault(block, i) }
+                guard store(address, op.s, x[d], H.memory) else { return memoryFault(block, i) }
                 if codeWriteHit { return endAfterCodeWrite(block, i) }
             case .ldp:
                 let base = x[n]
                 let address = op.a == 2 ? base : base &+ op.imm
                 let bytes = UInt64(1) << UInt64(op.s)
-                guard let v1 = load(address, op.s), let v2 = load(address &+ bytes, op.s) else { return memoryFault(block, i) }
+                guard let v1 = load(address, op.s, H.memory), let v2 = load(address &+ bytes, op.s, H.memory) else { return memoryFault(block, i) }
                 x[d] = extendLoad(v1, op)
                 x[m] = extendLoad(v2, op)
                 if op.a == 1 { x[n] = address } else if op.a == 2 { x[n] = base &+ op.imm }
@@ -1089,7 +1099,7 @@ public final class VCPU {
                 let address = op.a == 2 ? base : base &+ op.imm
                 let bytes = UInt64(1) << UInt64(op.s)
                 let v1 = x[d], v2 = x[m]
-                guard store(address, op.s, v1), store(address &+ bytes, op.s, v2) else { return memoryFault(block, i) }
+                guard store(address, op.s, v1, H.memory), store(address &+ bytes, op.s, v2, H.memory) else { return memoryFault(block, i) }
                 if op.a == 1 { x[n] = address } else if op.a == 2 { x[n] = base &+ op.imm }
                 if codeWriteHit { return endAfterCodeWrite(block, i) }
             case .ldxr, .ldar:
@@ -1098,7 +1108,7 @@ public final class VCPU {
                 guard checkAlignment(address, bytes, write: false) else { return memoryFault(block, i) }
                 // The reservation is published before memory is read (see GuestMemory's "exclusive monitor").
                 if op.code == .ldxr { memory.reserve(cpu: index, address: address) }
-                guard let v = load(address, op.s) else {
+                guard let v = load(address, op.s, H.memory) else {
                     if op.code == .ldxr { memory.release(cpu: index) }
                     return memoryFault(block, i)
                 }
@@ -1111,7 +1121,7 @@ public final class VCPU {
                 let bytes = UInt64(1) << UInt64(op.s)
                 guard checkAlignment(address, bytes * 2, write: false) else { return memoryFault(block, i) }
                 memory.reserve(cpu: index, address: address)
-                guard let v1 = load(address, op.s), let v2 = load(address &+ bytes, op.s) else {
+                guard let v1 = load(address, op.s, H.memory), let v2 = load(address &+ bytes, op.s, H.memory) else {
                     memory.release(cpu: index)
                     return memoryFault(block, i)
                 }
@@ -1119,7 +1129,7 @@ public final class VCPU {
                 monitorValid = true; monitorAddress = address; monitorSize = Int(op.s) + 8; monitorValue = v1; monitorValue2 = v2
             case .stlr:
                 let bytes = UInt64(1) << UInt64(op.s)
-                guard checkAlignment(x[n], bytes, write: true), store(x[n], op.s, x[d]) else { return memoryFault(block, i) }
+                guard checkAlignment(x[n], bytes, write: true), store(x[n], op.s, x[d], H.memory) else { return memoryFault(block, i) }
                 if codeWriteHit { return endAfterCodeWrite(block, i) }
             case .stxr:
                 // Without a matching reservation the store fails (status 1) before any alignment check, as
@@ -1519,7 +1529,7 @@ public final class VCPU {
         let bytes = UInt64(1) << UInt64(size)
         guard let p = memory.ramPointer(address, bytes) else {
             // Exclusives to devices: a plain store that always succeeds.
-            return store(address, size, value) ? true : nil
+            return store(address, size, value, recordingAccesses) ? true : nil
         }
         let ok = casRaw(p, size, expected: monitorValue, new: value).exchanged
         if ok {
@@ -1726,8 +1736,8 @@ public final class VCPU {
         return result
     }
 
-    func vectorLoad(_ address: UInt64, _ size: UInt8) -> UInt64? { load(address, size) }
-    func vectorStore(_ address: UInt64, _ size: UInt8, _ value: UInt64) -> Bool { store(address, size, value) }
+    func vectorLoad(_ address: UInt64, _ size: UInt8) -> UInt64? { load(address, size, recordingAccesses) }
+    func vectorStore(_ address: UInt64, _ size: UInt8, _ value: UInt64) -> Bool { store(address, size, value, recordingAccesses) }
     func takeCodeWriteHit() -> Bool { let h = codeWriteHit; codeWriteHit = false; return h }
 }
 
