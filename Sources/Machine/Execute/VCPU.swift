@@ -438,17 +438,21 @@ public final class VCPU {
         let length = UInt64(1) << UInt64(size)
         if offset < fastRAMSize && length <= fastRAMSize &- offset && address & alignmentMask & (length &- 1) == 0 {
             let p = ram + Int(offset)
-            let value: UInt64
-            switch size {
-            case 0: value = UInt64(p.load(as: UInt8.self))
-            case 1: value = UInt64(p.loadUnaligned(as: UInt16.self))
-            case 2: value = UInt64(p.loadUnaligned(as: UInt32.self))
-            default: value = p.loadUnaligned(as: UInt64.self)
-            }
+            let value = loadRAM(p, size)
             if record { recordAccess(address, value, size, store: false, device: nil) }
             return value
         }
         return loadSlow(address, size)
+    }
+
+    /// A little-endian load of 1 << size bytes from host memory (x86-64 allows any alignment).
+    @inline(__always) private func loadRAM(_ p: UnsafeMutableRawPointer, _ size: UInt8) -> UInt64 {
+        switch size {
+        case 0: return UInt64(p.load(as: UInt8.self))
+        case 1: return UInt64(p.loadUnaligned(as: UInt16.self))
+        case 2: return UInt64(p.loadUnaligned(as: UInt32.self))
+        default: return p.loadUnaligned(as: UInt64.self)
+        }
     }
 
     private func loadSlow(_ address: UInt64, _ size: UInt8) -> UInt64? {
@@ -456,13 +460,7 @@ public final class VCPU {
         let length = UInt64(1) << UInt64(size)
         if !watchpoints.isEmpty && watchpointHit(address, length, store: false) { return nil }
         if let p = memory.ramPointer(address, length) {
-            let value: UInt64
-            switch size {
-            case 0: value = UInt64(p.load(as: UInt8.self))
-            case 1: value = UInt64(p.loadUnaligned(as: UInt16.self))
-            case 2: value = UInt64(p.loadUnaligned(as: UInt32.self))
-            default: value = p.loadUnaligned(as: UInt64.self)
-            }
+            let value = loadRAM(p, size)
             if recordingAccesses { recordAccess(address, value, size, store: false, device: nil) }
             return value
         }
