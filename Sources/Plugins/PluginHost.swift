@@ -248,6 +248,16 @@ public final class PluginHost: Instrumentation, @unchecked Sendable {
         return hooks
     }
 
+    public var inlineAddsMayBeDeferred: Bool {
+        lock.lock()
+        let current = plugins
+        lock.unlock()
+        return current.allSatisfy { plugin in
+            let s = plugin.snapshot()
+            return s.exception.isEmpty && s.vcpuIdle.isEmpty && s.vcpuResume.isEmpty
+        }
+    }
+
     public func exceptionTaken(cpu: Int, kind: ExceptionKind, from: UInt64, to: UInt64, syndrome: UInt32) {
         lock.lock()
         let current = plugins

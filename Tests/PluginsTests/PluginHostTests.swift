@@ -204,6 +204,23 @@ struct PluginHostTests {
         #expect(host.loaded.isEmpty)
     }
 
+    @Test("insn inline alone (its adds folded into one per block) counts exactly what emud counts, faults and exceptions included",
+          arguments: countingCases)
+    func foldedInlineIsExact(_ run: CountingCase) throws {
+        let plugins = try BuiltPlugins.get()
+        let (machine, host) = try makeMachine(guest: try Self.guest(run.guest, plugins), cpus: run.cpus)
+        let inline = try host.load(path: plugins.sample("insn"), arguments: ["inline=on"])
+        let final = runToCompletion(machine)
+        guard case .exited? = final else {
+            Issue.record("\(run.guest) did not end: \(String(describing: final))")
+            return
+        }
+        let executed = machine.instructionsExecuted
+        #expect(executed > 0)
+        #expect(jsonInteger(try host.query(id: inline.id).report, "insns") == executed)
+        _ = host.unloadAll()
+    }
+
     @Test("bb, inline and by callback, agrees with insn on code that does not fault", arguments: ["sort-O2.elf", "arith-O0.elf", "smp"])
     func bbAgreesWithInsn(_ guest: String) throws {
         let plugins = try BuiltPlugins.get()

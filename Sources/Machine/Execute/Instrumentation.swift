@@ -65,6 +65,10 @@ public enum VCPUEvent { case initialized, exited, idle, resumed }
 public protocol Instrumentation: AnyObject {
     /// The hooks to bake into a block being translated. Runs at translation time, never per execution.
     func instrument(_ block: BlockDescription, cpu: Int) -> [InstrumentationHook]
+    /// Whether a block whose hooks are all inline adds may apply them once, when it ends: true unless some
+    /// plugin code can run in the middle of a block (exception, idle or resume callbacks) and could read them.
+    /// Asked at translation time, after `instrument`.
+    var inlineAddsMayBeDeferred: Bool { get }
     func exceptionTaken(cpu: Int, kind: ExceptionKind, from: UInt64, to: UInt64, syndrome: UInt32)
     func translationsFlushed(cpu: Int)
     func vcpuEvent(cpu: Int, _ event: VCPUEvent)

@@ -365,6 +365,7 @@ public final class VCPU {
             for page in firstPage...lastPage { memory.markCode(page: page, cpu: index) }
             let ops = UnsafeBufferPointer(start: buffer.baseAddress!, count: count)
             var hooks: [InstrumentationHook] = []
+            var foldInlineAdds = true
             if let instrumentation {
                 var words: [UInt32] = []
                 words.reserveCapacity(count)
@@ -375,9 +376,10 @@ public final class VCPU {
                     .filter { $0.instruction >= 0 && $0.instruction < Int32(count) }
                     .enumerated().sorted { ($0.element.instruction, $0.offset) < ($1.element.instruction, $1.offset) }
                     .map { $0.element }
+                foldInlineAdds = instrumentation.inlineAddsMayBeDeferred
             }
             let blockIndex = cache.add(key: key, pc: pc, ops: ops, breakpoint: breakpoints.contains(pc), pages: (firstPage, lastPage),
-                                       hooks: hooks)
+                                       hooks: hooks, foldInlineAdds: foldInlineAdds)
             buffer.baseAddress!.deinitialize(count: count)
             return blockIndex
         }

@@ -101,7 +101,7 @@ public final class TranslationCache {
     var hasRoom: Bool { opsUsed + Self.maxBlockInstructions <= poolCapacity && blockCount < blockCapacity }
 
     func add(key: UInt64, pc: UInt64, ops newOps: UnsafeBufferPointer<Op>, breakpoint: Bool, pages: (UInt64, UInt64),
-             hooks blockHooks: [InstrumentationHook] = []) -> Int32 {
+             hooks blockHooks: [InstrumentationHook] = [], foldInlineAdds: Bool = true) -> Int32 {
         let start = opsUsed
         (ops + start).initialize(from: newOps.baseAddress!, count: newOps.count)
         opsUsed += newOps.count
@@ -112,9 +112,10 @@ public final class TranslationCache {
             // A block whose hooks are all inline adds runs at full speed: the adds of the whole block are summed
             // per scoreboard element here, applied once when the block ends (or, when it leaves early at
             // instruction i, the adds of instructions 0...i, from the per-instruction list). Nothing else can
-            // observe the difference: no plugin code runs inside such a block.
+            // observe the difference: no plugin code runs inside such a block (the caller says no when exception or
+            // idle callbacks could).
             var folds: [InstrumentationHook] = []
-            if blockHooks.allSatisfy({ $0.kind == .inlineAdd }) {
+            if foldInlineAdds && blockHooks.allSatisfy({ $0.kind == .inlineAdd }) {
                 for h in blockHooks {
                     if let k = folds.firstIndex(where: { $0.target == h.target && $0.stride == h.stride }) {
                         folds[k].value &+= h.value
