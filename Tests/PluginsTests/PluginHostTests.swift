@@ -172,6 +172,17 @@ struct PluginHostTests {
         CountingCase(guest: "timer-O0.elf"), CountingCase(guest: "arith-O2.elf"), CountingCase(guest: "smp", cpus: 4),
     ]
 
+    /// Runs the machine until its guest exits; the number of instructions it executed, or nil (recorded).
+    static func runToExit(_ machine: Machine, _ guest: String) -> UInt64? {
+        let final = runToCompletion(machine)
+        guard case .exited? = final else {
+            Issue.record("\(guest) did not end: \(String(describing: final))")
+            return nil
+        }
+        #expect(machine.instructionsExecuted > 0)
+        return machine.instructionsExecuted
+    }
+
     static func guest(_ name: String, _ plugins: BuiltPlugins) throws -> String {
         name == "smp" ? plugins.smpGuest : try guestPath(name)
     }
@@ -183,13 +194,7 @@ struct PluginHostTests {
         let inline = try host.load(path: plugins.sample("insn"), arguments: ["inline=on"])
         let callback = try host.load(path: plugins.sample("insn"), arguments: ["inline=off"])
         let bb = try host.load(path: plugins.sample("bb"))
-        let final = runToCompletion(machine)
-        guard case .exited? = final else {
-            Issue.record("\(run.guest) did not end: \(String(describing: final))")
-            return
-        }
-        let executed = machine.instructionsExecuted
-        #expect(executed > 0)
+        guard let executed = Self.runToExit(machine, run.guest) else { return }
         #expect(jsonInteger(try host.query(id: inline.id).report, "insns") == executed, "inline=on, query")
         #expect(jsonInteger(try host.query(id: callback.id).report, "insns") == executed, "inline=off, query")
         let bbInsns = try #require(jsonInteger(try host.query(id: bb.id).report, "insns"))
@@ -210,13 +215,7 @@ struct PluginHostTests {
         let plugins = try BuiltPlugins.get()
         let (machine, host) = try makeMachine(guest: try Self.guest(run.guest, plugins), cpus: run.cpus)
         let inline = try host.load(path: plugins.sample("insn"), arguments: ["inline=on"])
-        let final = runToCompletion(machine)
-        guard case .exited? = final else {
-            Issue.record("\(run.guest) did not end: \(String(describing: final))")
-            return
-        }
-        let executed = machine.instructionsExecuted
-        #expect(executed > 0)
+        guard let executed = Self.runToExit(machine, run.guest) else { return }
         #expect(jsonInteger(try host.query(id: inline.id).report, "insns") == executed)
         _ = host.unloadAll()
     }
