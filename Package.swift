@@ -29,9 +29,10 @@ let package = Package(
             name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]),
         .target(name: "CEmudPlugin", path: "Sources/CEmudPlugin"),
+        .target(name: "CAtomic128", path: "Sources/CAtomic128"),
         .target(
             name: "Machine",
-            dependencies: [.product(name: "Atomics", package: "swift-atomics")],
+            dependencies: ["CAtomic128", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: hotPathFlags),
         .target(
             name: "Plugins",

@@ -8,11 +8,11 @@ import Testing
 
 /// The SMP programs compared with QEMU; Tests/Guests/smp/smp.mk builds NAME-O0.elf and
 /// NAME-O2.elf of each into EMUD_GUESTS. Keep in step with SMP_PROGRAMS there.
-let smpPrograms = ["smp-psci", "smp-counter", "smp-lock", "smp-message"]
+let smpPrograms = ["smp-psci", "smp-counter", "smp-lock", "smp-message", "smp-wide"]
 
 /// The programs that count the CPUs PSCI offers and work with any number of them (smp-psci
 /// expects exactly 4).
-let smpProgramsForAnyCPUCount = ["smp-counter", "smp-lock", "smp-message"]
+let smpProgramsForAnyCPUCount = ["smp-counter", "smp-lock", "smp-message", "smp-wide"]
 
 /// How long one run may take before it is killed. The programs finish in a few seconds, but run
 /// more vCPU threads than the host has cores, next to other tests.

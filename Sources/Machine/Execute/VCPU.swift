@@ -1,4 +1,5 @@
 import Atomics
+import CAtomic128
 import Foundation
 
 /// Why `VCPU.run()` returned.
@@ -1520,8 +1521,9 @@ public final class VCPU {
     // MARK: exclusives and atomics
     //
     // Host primitives: RAM words are accessed with the x86-64 `lock cmpxchg` / `lock xadd` family through
-    // swift-atomics (sequentially consistent), which gives every LSE atomic, CAS and store-exclusive at least
-    // the acquire/release ordering the A64 instruction asks for. The store-exclusive succeeds only if its
+    // swift-atomics (sequentially consistent), and 128-bit CASP and STXP with `lock cmpxchg16b` (CAtomic128),
+    // which gives every LSE atomic, CAS and store-exclusive single-copy atomicity against every other access
+    // and at least the acquire/release ordering the A64 instruction asks for. The store-exclusive succeeds only if its
     // reservation still stands in the global monitor (a store by another vCPU to the granule clears it: see
     // GuestMemory's "exclusive monitor") and memory still holds the value the load-exclusive saw (compare-and-swap).
 
@@ -1558,13 +1560,12 @@ public final class VCPU {
             }
             return ok
         }
-        // 128-bit: compare and store under the machine-wide atomic lock (see `wideAtomicLock`).
-        wideAtomicLock.lock()
-        defer { wideAtomicLock.unlock() }
-        let ok = p.loadUnaligned(as: UInt64.self) == monitorValue && (p + 8).loadUnaligned(as: UInt64.self) == monitorValue2
+        // 128-bit: one `lock cmpxchg16b` (LDXP checked the 16-byte alignment).
+        var expected = (monitorValue, monitorValue2)
+        let ok = withUnsafeMutableBytes(of: &expected) {
+            emud_cas128(p, $0.baseAddress!.assumingMemoryBound(to: UInt64.self), v1, v2)
+        }
         if ok {
-            p.storeBytes(of: v1, as: UInt64.self)
-            (p + 8).storeBytes(of: v2, as: UInt64.self)
             if recordingAccesses {
                 recordAccess(address, v1, 3, store: true, device: nil)
                 recordAccess(address &+ 8, v2, 3, store: true, device: nil)
@@ -1674,17 +1675,14 @@ public final class VCPU {
             o1 = r.original & 0xffff_ffff; o2 = r.original >> 32
             if r.exchanged { noteRAMWrite(address, 8) }
         } else {
-            wideAtomicLock.lock()
-            o1 = p.loadUnaligned(as: UInt64.self)
-            o2 = (p + 8).loadUnaligned(as: UInt64.self)
-            if o1 == e1 && o2 == e2 {
-                p.storeBytes(of: n1, as: UInt64.self)
-                (p + 8).storeBytes(of: n2, as: UInt64.self)
-                wideAtomicLock.unlock()
-                noteRAMWrite(address, 16)
-            } else {
-                wideAtomicLock.unlock()
+            // One `lock cmpxchg16b` (atomicPointer checked the 16-byte alignment); on failure `current`
+            // holds what memory held, on success it still holds e1, e2, which memory held.
+            var current = (e1, e2)
+            let exchanged = withUnsafeMutableBytes(of: &current) {
+                emud_cas128(p, $0.baseAddress!.assumingMemoryBound(to: UInt64.self), n1, n2)
             }
+            o1 = current.0; o2 = current.1
+            if exchanged { noteRAMWrite(address, 16) }
         }
         x[wz(UInt32(s))] = o1
         x[wz(UInt32(s) + 1)] = o2
@@ -1741,9 +1739,6 @@ public final class VCPU {
     func takeCodeWriteHit() -> Bool { let h = codeWriteHit; codeWriteHit = false; return h }
 }
 
-/// 128-bit exclusive pairs and CASP of two 64-bit registers have no single host instruction in swift-atomics;
-/// they are serialised by this lock (only those instructions take it, never the hot path of ordinary code).
-let wideAtomicLock = NSLock()
 
 extension OpCode {
     /// Operations after which the translator ends the block: they change the PC or state that decoding

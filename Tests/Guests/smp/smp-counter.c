@@ -75,13 +75,7 @@ static void work(unsigned cpu, void *arg)
 
 int main(void)
 {
-    /* The barrier needs the CPU count before anyone waits on it: count them first. */
-    unsigned cpus = 1;
-    while (cpus < SMP_MAX_CPUS && psci_affinity_info(cpus, 0) != PSCI_INVALID_PARAMETERS)
-        cpus++;
-    smp_barrier_init(&barrier, cpus);
-    if (smp_start_all(work, 0) != cpus)
-        fail("CPU_ON started a different number of CPUs than AFFINITY_INFO reported");
+    unsigned cpus = smp_start_all_with_barrier(&barrier, work, 0);
     printf("%u CPUs, %u increments each\n", cpus, INCREMENTS);
 
     for (int m = 0; m < METHODS; m++) {

@@ -42,9 +42,7 @@ static void place(unsigned cpu, void *arg)
 
 int main(void)
 {
-    unsigned cpus = 1;
-    while (cpus < SMP_MAX_CPUS && psci_affinity_info(cpus, 0) != PSCI_INVALID_PARAMETERS)
-        cpus++;
+    unsigned cpus = smp_count_cpus();
     smp_start_all(place, (void *)(uintptr_t)cpus);
     for (unsigned cpu = 1; cpu < cpus; cpu++)
         SMP_WAIT_UNTIL(load_acquire32(&in_place[cpu]));

@@ -82,9 +82,7 @@ static void work(unsigned cpu, void *arg)
 
 int main(void)
 {
-    unsigned cpus = 1;
-    while (cpus < SMP_MAX_CPUS && psci_affinity_info(cpus, 0) != PSCI_INVALID_PARAMETERS)
-        cpus++;
+    unsigned cpus = smp_count_cpus();
     smp_barrier_init(&barrier, cpus);
     shared.hash = 0xcbf29ce484222325ULL;
     if (smp_start_all(work, 0) != cpus)

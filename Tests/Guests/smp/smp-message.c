@@ -130,9 +130,7 @@ static void run(unsigned cpu, void *arg)
 
 int main(void)
 {
-    unsigned cpus = 1;
-    while (cpus < SMP_MAX_CPUS && psci_affinity_info(cpus, 0) != PSCI_INVALID_PARAMETERS)
-        cpus++;
+    unsigned cpus = smp_count_cpus();
     if (cpus < 2)
         fail("message passing needs at least 2 CPUs");
     smp_barrier_init(&barrier, cpus);

@@ -82,6 +82,23 @@ int64_t smp_start(unsigned cpu, smp_entry_fn fn, void *arg)
     return psci_cpu_on(cpu, (uint64_t)(uintptr_t)smp_secondary_entry, (uint64_t)(uintptr_t)boot);
 }
 
+unsigned smp_count_cpus(void)
+{
+    unsigned cpus = 1;
+    while (cpus < SMP_MAX_CPUS && psci_affinity_info(cpus, 0) != PSCI_INVALID_PARAMETERS)
+        cpus++;
+    return cpus;
+}
+
+unsigned smp_start_all_with_barrier(struct smp_barrier *b, smp_entry_fn fn, void *arg)
+{
+    unsigned cpus = smp_count_cpus();
+    smp_barrier_init(b, cpus);
+    if (smp_start_all(fn, arg) != cpus)
+        fail("CPU_ON started a different number of CPUs than AFFINITY_INFO reported");
+    return cpus;
+}
+
 unsigned smp_start_all(smp_entry_fn fn, void *arg)
 {
     unsigned cpus = 1;

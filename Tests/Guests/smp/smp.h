@@ -73,9 +73,17 @@ extern struct smp_boot smp_boot_records[SMP_MAX_CPUS];
  * returns, the secondary marks itself finished and powers off with CPU_OFF. */
 int64_t smp_start(unsigned cpu, smp_entry_fn fn, void *arg);
 
+/* The number of CPUs PSCI offers (AFFINITY_INFO answers INVALID_PARAMETERS past the last). */
+unsigned smp_count_cpus(void);
+
 /* Starts fn on every CPU 1..SMP_MAX_CPUS-1 that exists (until CPU_ON says INVALID_PARAMETERS);
  * returns the number of CPUs including CPU 0. Does not wait for them to check in. */
 unsigned smp_start_all(smp_entry_fn fn, void *arg);
+
+/* Counts the CPUs, sets up `b` for all of them (before anyone can wait on it), then starts fn on
+ * every secondary; stops the program if CPU_ON starts a different number. Returns the count. */
+struct smp_barrier;
+unsigned smp_start_all_with_barrier(struct smp_barrier *b, smp_entry_fn fn, void *arg);
 
 /* Waits until secondary `cpu` has returned from fn and PSCI reports it OFF. */
 void smp_join(unsigned cpu);
