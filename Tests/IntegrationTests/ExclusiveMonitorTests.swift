@@ -35,15 +35,7 @@ struct ExclusiveMonitorTests {
     @Test("a store by another vCPU to the reservation granule makes STXR fail; other accesses do not",
           arguments: [2, 4])
     func storesClearReservations(cpus: Int) async throws {
-        let environment = try GuestTestEnvironment.require()
-        let elf = environment.guests.appendingPathComponent("smp-monitor.elf")
-        try #require(
-            FileManager.default.fileExists(atPath: elf.path),
-            "\(elf.path) is missing: run `make test` (or `make guests`), which builds Tests/Guests/smp")
-        let run = try await runProcess(environment.emud, ["run", "--cpus", "\(cpus)", elf.path], timeout: smpTimeoutSeconds)
-        let output = String(decoding: run.standardOutput, as: UTF8.self)
-        try #require(!run.timedOut && run.status == 0,
-                     "emud run --cpus \(cpus) smp-monitor.elf: \(run.ending)\n\(output)\(String(decoding: run.standardError, as: UTF8.self))")
+        let output = try await runArchitectureCheckedGuest("smp-monitor.elf", cpus: cpus)
         var expected = ""
         for e in monitorExpectations {
             let padded = e.action.padding(toLength: 28, withPad: " ", startingAt: 0)

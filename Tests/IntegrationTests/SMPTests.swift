@@ -18,6 +18,22 @@ let smpProgramsForAnyCPUCount = ["smp-counter", "smp-lock", "smp-message", "smp-
 /// more vCPU threads than the host has cores, next to other tests.
 let smpTimeoutSeconds: TimeInterval = 180
 
+/// Runs one of the SMP programs checked against the architecture rather than QEMU (smp.mk's
+/// SMP_HOST_PROGRAMS) under `emud run --cpus N`; its standard output, after requiring a clean exit.
+func runArchitectureCheckedGuest(_ name: String, cpus: Int) async throws -> String {
+    let environment = try GuestTestEnvironment.require()
+    let elf = environment.guests.appendingPathComponent(name)
+    try #require(
+        FileManager.default.fileExists(atPath: elf.path),
+        "\(elf.path) is missing: run `make test` (or `make guests`), which builds Tests/Guests/smp")
+    let run = try await runProcess(environment.emud, ["run", "--cpus", "\(cpus)", elf.path], timeout: smpTimeoutSeconds)
+    let output = String(decoding: run.standardOutput, as: UTF8.self)
+    try #require(
+        !run.timedOut && run.status == 0,
+        "emud run --cpus \(cpus) \(name): \(run.ending)\n\(output)\(String(decoding: run.standardError, as: UTF8.self))")
+    return output
+}
+
 @Suite("SMP guest programs under emud and QEMU")
 struct SMPTests {
     @Test("emud --cpus 4 prints what QEMU -smp 4 prints and exits with the same status",

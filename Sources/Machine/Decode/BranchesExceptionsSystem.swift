@@ -25,8 +25,8 @@ enum BranchesExceptionsSystem {
         A64Encoding("BARRIERS", "11010101000000110011mmmmooo11111", fuzz: false) { f, _ in
             switch f.o {
             case 2: return Op(.clrex)
-            case 4: return Op(.barrier, s: 1)   // DSB (incl. SSBB/PSSBB)
-            case 5: return Op(.barrier, s: 0)   // DMB
+            case 4: return Op(.barrier, s: 1, imm: UInt64(f.m))   // DSB (incl. SSBB/PSSBB); imm = CRm
+            case 5: return Op(.barrier, s: 0, imm: UInt64(f.m))   // DMB; imm = CRm
             case 6: return Op(.isb)
             default: return nil
             }

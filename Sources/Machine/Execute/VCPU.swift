@@ -1023,7 +1023,17 @@ public final class VCPU {
             case .sev:
                 if let broadcast = sendEventToAll { broadcast() } else { eventRegister.store(true, ordering: .releasing) }
             case .sevl: eventRegister.store(true, ordering: .releasing)
-            case .barrier, .isb: break
+            case .barrier:
+                // Host ordering (x86-64 is TSO): loads stay ordered with loads, stores with stores, and stores
+                // after loads; only a load may pass an earlier store. So a DMB/DSB of loads (CRm<1:0> = 01) or of
+                // stores (10) needs only a compiler barrier, and a full one (11, e.g. DMB ISH) an `mfence`, which
+                // also orders earlier stores before later loads. SSBB/PSSBB (00) order nothing we reorder.
+                if op.imm & 3 == 3 {
+                    atomicMemoryFence(ordering: .sequentiallyConsistent)
+                } else {
+                    atomicMemoryFence(ordering: .acquiringAndReleasing)
+                }
+            case .isb: break  // context synchronisation: the block ends here and the next one is fetched anew
             case .wfe, .wfi:
                 // The block ends here; wait for an interrupt (pending, even if masked), an event (WFE) or a kick.
                 state.pc = nextPC
@@ -1116,6 +1126,10 @@ public final class VCPU {
                 x[d] = v
                 if op.code == .ldxr {
                     monitorValid = true; monitorAddress = address; monitorSize = Int(op.s); monitorValue = v
+                } else {
+                    // LDAR/LDAPR: x86-64 loads already have acquire ordering; keep the compiler from moving
+                    // later accesses above this one.
+                    atomicMemoryFence(ordering: .acquiring)
                 }
             case .ldxp:
                 let address = x[n]
@@ -1129,8 +1143,13 @@ public final class VCPU {
                 x[d] = v1; x[m] = v2
                 monitorValid = true; monitorAddress = address; monitorSize = Int(op.s) + 8; monitorValue = v1; monitorValue2 = v2
             case .stlr:
+                // STLR: x86-64 stores already have release ordering (after a compiler barrier). A load-acquire
+                // (LDAR) after an STLR must not pass it (RCsc), and an x86-64 load may pass an earlier store:
+                // the `mfence` after the store prevents that, as a C++ sequentially consistent store does.
                 let bytes = UInt64(1) << UInt64(op.s)
+                atomicMemoryFence(ordering: .releasing)
                 guard checkAlignment(x[n], bytes, write: true), store(x[n], op.s, x[d], H.memory) else { return memoryFault(block, i) }
+                atomicMemoryFence(ordering: .sequentiallyConsistent)
                 if codeWriteHit { return endAfterCodeWrite(block, i) }
             case .stxr:
                 // Without a matching reservation the store fails (status 1) before any alignment check, as

@@ -11,7 +11,7 @@
 
 # Keep in step with smpPrograms in Tests/IntegrationTests/SMPTests.swift.
 SMP_PROGRAMS := smp-psci smp-counter smp-lock smp-message smp-wide
-SMP_HOST_PROGRAMS := smp-stress smp-idle smp-parallel smp-monitor
+SMP_HOST_PROGRAMS := smp-stress smp-idle smp-parallel smp-monitor smp-litmus
 
 SMP_ELVES := $(foreach p,$(SMP_PROGRAMS),$(OUT)/$(p)-O0.elf $(OUT)/$(p)-O2.elf) \
              $(SMP_HOST_PROGRAMS:%=$(OUT)/%.elf)
