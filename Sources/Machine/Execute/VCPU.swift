@@ -80,6 +80,9 @@ public final class VCPU {
     let irqLine: UnsafeAtomic<Bool> = .create(false)
     /// The WFE event register, set by SEV on any vCPU (and SEVL locally).
     let eventRegister: UnsafeAtomic<Bool> = .create(false)
+    /// Set (under `wakeLock`) while this vCPU sleeps in WFE, so that events for a vCPU that is not waiting
+    /// (the common case: every lost reservation is one) cost no lock.
+    private let waitingForEvent: UnsafeAtomic<Bool> = .create(false)
     /// Broadcasts SEV to every vCPU of the machine (set by `Machine`).
     var sendEventToAll: (() -> Void)?
     private let wakeLock = NSCondition()
@@ -142,6 +145,7 @@ public final class VCPU {
         attention.destroy()
         irqLine.destroy()
         eventRegister.destroy()
+        waitingForEvent.destroy()
     }
 
     // MARK: requests from other threads
@@ -179,8 +183,10 @@ public final class VCPU {
 
     /// SEV from another vCPU: set the event register and wake this one if it waits in WFE.
     public func signalEvent() {
-        eventRegister.store(true, ordering: .releasing)
-        wake()
+        // Sequentially consistent on both sides: either the waiter sees the event before it sleeps, or we see
+        // that it waits and wake it (it holds `wakeLock` from announcing that until it sleeps).
+        eventRegister.store(true, ordering: .sequentiallyConsistent)
+        if waitingForEvent.load(ordering: .sequentiallyConsistent) { wake() }
     }
 
     func wake() {
@@ -1310,9 +1316,11 @@ public final class VCPU {
         pollTimers()
         let started = DispatchTime.now().uptimeNanoseconds
         wakeLock.lock()
+        if event { waitingForEvent.store(true, ordering: .sequentiallyConsistent) }
+        defer { if event { waitingForEvent.store(false, ordering: .relaxed) } }
         while !irqLine.load(ordering: .acquiring) && attention.load(ordering: .acquiring) == 0 {
             if event {
-                if eventRegister.exchange(false, ordering: .acquiringAndReleasing) { break }
+                if eventRegister.exchange(false, ordering: .sequentiallyConsistent) { break }
                 let now = DispatchTime.now().uptimeNanoseconds
                 if now - started >= 1_000_000 { break }
                 _ = wakeLock.wait(until: Date(timeIntervalSinceNow: Double(1_000_000 - (now - started)) / 1e9))
