@@ -109,6 +109,7 @@ public final class Machine: PowerController, @unchecked Sendable {
         board.semihosting.commandLine = configuration.semihostingCommandLine
         var cpus: [VCPU] = []
         for i in 0..<configuration.cpus { cpus.append(VCPU(index: i, memory: board.memory)) }
+        for cpu in cpus { cpu.hostFences = configuration.cpus > 1 }
         vcpus = cpus
         poweredOn = Array(repeating: false, count: cpus.count)
         parked = Array(repeating: true, count: cpus.count)
@@ -336,6 +337,7 @@ public final class Machine: PowerController, @unchecked Sendable {
         let identity = cpu.state.sys.identity
         cpu.state.reset(entry: entry)
         cpu.state.sys.identity = identity
+        cpu.resetExclusiveMonitor()
         cpu.state.x[0] = context
         poweredOn[target] = true
         control.broadcast()
@@ -443,6 +445,7 @@ public final class Machine: PowerController, @unchecked Sendable {
             let identity = cpu.state.sys.identity
             cpu.state.reset(entry: cpu.index == 0 ? (image?.entry ?? 0) : 0)
             cpu.state.sys.identity = identity
+            cpu.resetExclusiveMonitor()
         }
         control.lock()
         for i in 0..<poweredOn.count { poweredOn[i] = i == 0 }

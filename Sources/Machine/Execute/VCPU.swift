@@ -80,6 +80,9 @@ public final class VCPU {
     let irqLine: UnsafeAtomic<Bool> = .create(false)
     /// The WFE event register, set by SEV on any vCPU (and SEVL locally).
     let eventRegister: UnsafeAtomic<Bool> = .create(false)
+    /// Whether guest barriers need host fences: only when another vCPU thread can observe this one's accesses
+    /// (set by the machine when it has more than one vCPU); with one vCPU, program order is all there is.
+    var hostFences = true
     /// Set (under `wakeLock`) while this vCPU sleeps in WFE, so that events for a vCPU that is not waiting
     /// (the common case: every lost reservation is one) cost no lock.
     private let waitingForEvent: UnsafeAtomic<Bool> = .create(false)
@@ -241,6 +244,13 @@ public final class VCPU {
             }
             if bits > 0xff { memory.storeClears(address: address, length: length, cpu: index, bits: bits) }
         }
+    }
+
+    /// Puts the exclusive monitor in its reset state (no reservation). For the machine, while this vCPU is
+    /// parked or off: machine reset and PSCI CPU_ON.
+    func resetExclusiveMonitor() {
+        monitorValid = false
+        memory.release(cpu: index)
     }
 
     /// Ends this vCPU's exclusive reservation (CLREX, exception entry, ERET, after a store-exclusive).
@@ -1034,7 +1044,7 @@ public final class VCPU {
                 // after loads; only a load may pass an earlier store. So a DMB/DSB of loads (CRm<1:0> = 01) or of
                 // stores (10) needs only a compiler barrier, and a full one (11, e.g. DMB ISH) an `mfence`, which
                 // also orders earlier stores before later loads. SSBB/PSSBB (00) order nothing we reorder.
-                if op.imm & 3 == 3 {
+                if op.imm & 3 == 3 && hostFences {
                     atomicMemoryFence(ordering: .sequentiallyConsistent)
                 } else {
                     atomicMemoryFence(ordering: .acquiringAndReleasing)
@@ -1155,7 +1165,7 @@ public final class VCPU {
                 let bytes = UInt64(1) << UInt64(op.s)
                 atomicMemoryFence(ordering: .releasing)
                 guard checkAlignment(x[n], bytes, write: true), store(x[n], op.s, x[d], H.memory) else { return memoryFault(block, i) }
-                atomicMemoryFence(ordering: .sequentiallyConsistent)
+                if hostFences { atomicMemoryFence(ordering: .sequentiallyConsistent) }
                 if codeWriteHit { return endAfterCodeWrite(block, i) }
             case .stxr:
                 // Without a matching reservation the store fails (status 1) before any alignment check, as
