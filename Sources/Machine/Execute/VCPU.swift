@@ -66,11 +66,13 @@ public final class VCPU {
     private let ram: UnsafeMutableRawPointer
     private let ramBase: UInt64
     private let ramSize: UInt64
-    /// RAM size as the inline fast path sees it: 0 while an instrumented block records memory accesses,
-    /// which sends every access through the slow path that records it.
+    /// RAM size as the inline fast path sees it: 0 while gdb watchpoints exist, which sends every access through
+    /// the slow path that checks them.
     private var fastRAMSize: UInt64
     private let accessLog: UnsafeMutablePointer<MemoryAccess>
     private var accessCount = 0
+    /// Set while a block with memory callbacks runs: the slow paths and the non-interpreter accessors (SIMD,
+    /// atomics) log accesses; the interpreter's RAM fast path logs them when its specialisation says so.
     private var recordingAccesses = false
     private static let accessLogCapacity = 64
 
@@ -614,12 +616,7 @@ public final class VCPU {
     /// Runs `first` and then, while nothing needs the run loop's attention, the blocks chained after it.
     /// Any exception, stop or code write leaves through an early `return`; `lastBlock` is then -1.
     private func execute<H: HookMode>(_ first: UnsafeMutablePointer<TranslationBlock>, _ mode: H.Type) {
-      defer {
-          if H.memory {
-              recordingAccesses = false
-              updateFastPath()
-          }
-      }
+      defer { if H.memory { recordingAccesses = false } }
       var block = first
       while true {
         lastBlock = -1
@@ -635,10 +632,7 @@ public final class VCPU {
             hookCursor = Int(block.pointee.hookStart)
             hookEnd = hookCursor + Int(block.pointee.hookCount)
             if hookCursor < hookEnd { nextHook = Int(cache.hooks[hookCursor].instruction) }
-            if H.memory && !recordingAccesses {
-                recordingAccesses = true
-                updateFastPath()
-            }
+            if H.memory { recordingAccesses = true }
         }
         // Folded inline adds: applied whenever this block's run ends, normally (i == count) or early at i.
         let thisBlock = block
