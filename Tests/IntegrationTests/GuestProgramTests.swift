@@ -32,6 +32,51 @@ let qemuArguments = [
     "-M", "virt", "-cpu", "cortex-a76", "-nographic", "-semihosting", "-net", "none", "-kernel",
 ]
 
+/// Runs `elf` under QEMU (the reference; `qemuOptions` go before `-kernel`) and under `emud run`
+/// (`emudOptions` go before the ELF), and records any difference in output or exit status.
+/// `referenceMustSucceed`: the program checks itself, so a reference that exits non-zero is no reference.
+func compareWithQEMU(
+    _ elf: URL, label: String, qemuOptions: [String] = [], emudOptions: [String] = [], timeout: TimeInterval,
+    referenceMustSucceed: Bool = false
+) async throws {
+    let environment = try GuestTestEnvironment.require()
+    let reference = try await runProcess(
+        environment.qemu, Array(qemuArguments.dropLast()) + qemuOptions + ["-kernel", elf.path], timeout: timeout)
+    let referenceOutput = reference.standardOutput + reference.standardError
+    try #require(
+        !reference.timedOut && !reference.killedBySignal,
+        "QEMU did not finish \(label): \(reference.ending)\n\(String(decoding: referenceOutput, as: UTF8.self))")
+    // QEMU's own complaints (bad ELF, missing firmware) are prefixed with its name; then
+    // there is no reference to compare with.
+    let referenceText = String(decoding: reference.standardError, as: UTF8.self)
+    try #require(
+        !referenceText.contains("\(GuestTestEnvironment.qemuName):"),
+        "QEMU itself failed on \(label):\n\(referenceText)")
+    if referenceMustSucceed {
+        try #require(
+            reference.status == 0,
+            "\(label) fails under QEMU (\(reference.ending)), so it cannot judge emud:\n\(String(decoding: referenceOutput, as: UTF8.self))")
+    }
+
+    let emud = try await runProcess(environment.emud, ["run"] + emudOptions + [elf.path], timeout: timeout)
+    let emudErrors = String(decoding: emud.standardError.suffix(2000), as: UTF8.self)
+    let emudErrorsNote = emudErrors.isEmpty ? "" : "\nemud's stderr (end):\n\(emudErrors)"
+    if emud.timedOut {
+        let printed = emud.standardOutput.count
+        Issue.record(
+            "emud ran \(label) for more than \(Int(timeout)) s and was killed (\(printed) bytes of output so far)\(emudErrorsNote)")
+        return
+    }
+    if let difference = firstDifference(
+        expected: referenceOutput, actual: emud.standardOutput, expectedName: "QEMU", actualName: "emud")
+    {
+        Issue.record("\(label): \(difference)\(emudErrorsNote)")
+    }
+    #expect(
+        emud.status == reference.status && emud.killedBySignal == reference.killedBySignal,
+        "\(label): QEMU ended with \(reference.ending), emud with \(emud.ending)")
+}
+
 @Suite("Guest programs under emud and QEMU")
 struct GuestProgramTests {
     @Test("emud prints what QEMU prints and exits with the same status",
@@ -42,36 +87,6 @@ struct GuestProgramTests {
         try #require(
             FileManager.default.fileExists(atPath: elf.path),
             "\(elf.path) is missing: run `make test` (or `make guests`), which builds Tests/Guests")
-
-        let reference = try await runProcess(environment.qemu, qemuArguments + [elf.path], timeout: guestTimeoutSeconds)
-        let referenceOutput = reference.standardOutput + reference.standardError
-        try #require(
-            !reference.timedOut && !reference.killedBySignal,
-            "QEMU did not finish \(program): \(reference.ending)\n\(String(decoding: referenceOutput, as: UTF8.self))")
-        // QEMU's own complaints (bad ELF, missing firmware) are prefixed with its name; then
-        // there is no reference to compare with.
-        let referenceText = String(decoding: reference.standardError, as: UTF8.self)
-        try #require(
-            !referenceText.contains("\(GuestTestEnvironment.qemuName):"),
-            "QEMU itself failed on \(elf.lastPathComponent):\n\(referenceText)")
-
-        let emud = try await runProcess(environment.emud, ["run", elf.path], timeout: guestTimeoutSeconds)
-        let emudErrors = String(decoding: emud.standardError.suffix(2000), as: UTF8.self)
-        let emudErrorsNote = emudErrors.isEmpty ? "" : "\nemud's stderr (end):\n\(emudErrors)"
-        if emud.timedOut {
-            let seconds = Int(guestTimeoutSeconds), printed = emud.standardOutput.count
-            Issue.record(
-                "emud ran \(program) for more than \(seconds) s and was killed (\(printed) bytes of output so far)\(emudErrorsNote)")
-            return
-        }
-
-        if let difference = firstDifference(
-            expected: referenceOutput, actual: emud.standardOutput, expectedName: "QEMU", actualName: "emud")
-        {
-            Issue.record("\(program) \(optimization.testDescription): \(difference)\(emudErrorsNote)")
-        }
-        #expect(
-            emud.status == reference.status && emud.killedBySignal == reference.killedBySignal,
-            "\(program) \(optimization.testDescription): QEMU ended with \(reference.ending), emud with \(emud.ending)")
+        try await compareWithQEMU(elf, label: "\(program) \(optimization.testDescription)", timeout: guestTimeoutSeconds)
     }
 }

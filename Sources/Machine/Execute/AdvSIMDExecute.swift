@@ -257,6 +257,16 @@ extension VCPU {
         }
     }
 
+    /// Loads the lane at `p` (1 << s bytes of the register file) from `address`, or stores it there; false on a fault.
+    @inline(__always) private func transferLane(_ p: UnsafeMutableRawPointer, _ s: Int, _ address: UInt64, load: Bool) -> Bool {
+        if load {
+            guard let value = vectorLoad(address, UInt8(s)) else { return false }
+            storeLane(p, s, value)
+            return true
+        }
+        return vectorStore(address, UInt8(s), loadLane(p, s))
+    }
+
     /// LD1–LD4/ST1–ST4 (multiple and single structure) and LD1R–LD4R; see `SIMDStructure` for the layout.
     private func structureAccess(_ op: Op) -> VectorMemoryResult {
         let x = state.x
@@ -294,25 +304,13 @@ extension VCPU {
             if load && !q { for k in 0..<selem { v[2 * ((t0 + k) & 31) + 1] = 0 } }
             for e in 0..<elements {
                 for k in 0..<selem {
-                    let p = file + 16 * ((t0 + k) & 31) + e * ebytes
-                    if load {
-                        guard let value = vectorLoad(address, size) else { return .fault }
-                        storeLane(p, s, value)
-                    } else {
-                        guard vectorStore(address, size, loadLane(p, s)) else { return .fault }
-                    }
+                    guard transferLane(file + 16 * ((t0 + k) & 31) + e * ebytes, s, address, load: load) else { return .fault }
                     address &+= UInt64(ebytes)
                 }
             }
         case SIMDStructure.Kind.lane.rawValue:
             for k in 0..<selem {
-                let p = file + 16 * ((t0 + k) & 31) + laneIndex * ebytes
-                if load {
-                    guard let value = vectorLoad(address, size) else { return .fault }
-                    storeLane(p, s, value)
-                } else {
-                    guard vectorStore(address, size, loadLane(p, s)) else { return .fault }
-                }
+                guard transferLane(file + 16 * ((t0 + k) & 31) + laneIndex * ebytes, s, address, load: load) else { return .fault }
                 address &+= UInt64(ebytes)
             }
         default: // replicate

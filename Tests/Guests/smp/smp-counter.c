@@ -17,22 +17,14 @@ static const char *const method_names[METHODS] = { "LDXR/STXR", "LDADD", "CASAL"
 
 static NOINLINE void add_exclusive(volatile uint64_t *p, uint64_t n)
 {
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t v;
-        uint32_t status;
-        __asm__ volatile("1: ldxr %0, [%2]\n\t"
-                         "add %0, %0, #1\n\t"
-                         "stxr %w1, %0, [%2]\n\t"
-                         "cbnz %w1, 1b"
-                         : "=&r"(v), "=&r"(status) : "r"(p) : "memory");
-    }
+    for (uint64_t i = 0; i < n; i++)
+        exclusive_increment(p);
 }
 
 static NOINLINE void add_ldadd(volatile uint64_t *p, uint64_t n)
 {
-    uint64_t one = 1, old;
     for (uint64_t i = 0; i < n; i++)
-        __asm__ volatile("ldadd %1, %0, [%2]" : "=&r"(old) : "r"(one), "r"(p) : "memory");
+        ldadd_increment(p);
 }
 
 static NOINLINE void add_cas(volatile uint64_t *p, uint64_t n)

@@ -104,15 +104,8 @@ DEFINE_PRIVATE_WORK(b)
 static void shared_round(void)
 {
     for (unsigned i = 0; i < SHARED_ADDS; i++) {
-        uint64_t v;
-        uint32_t status;
-        __asm__ volatile("1: ldxr %0, [%2]\n\t"
-                         "add %0, %0, #1\n\t"
-                         "stxr %w1, %0, [%2]\n\t"
-                         "cbnz %w1, 1b"
-                         : "=&r"(v), "=&r"(status) : "r"(&exclusive_total) : "memory");
-        uint64_t one = 1, old;
-        __asm__ volatile("ldadd %1, %0, [%2]" : "=&r"(old) : "r"(one), "r"(&ldadd_total) : "memory");
+        exclusive_increment(&exclusive_total);
+        ldadd_increment(&ldadd_total);
     }
 }
 

@@ -46,9 +46,8 @@ static NOINLINE void both_exclusive(volatile uint64_t *p, uint64_t n, uint64_t a
 
 static NOINLINE void low_ldadd(volatile uint64_t *p, uint64_t n)
 {
-    uint64_t one = 1, old;
     for (uint64_t i = 0; i < n; i++)
-        __asm__ volatile("ldadd %1, %0, [%2]" : "=&r"(old) : "r"(one), "r"(p) : "memory");
+        ldadd_increment(p);
 }
 
 enum round { CASP_VS_LDADD, STXP_VS_LDADD, ALL_STXP, ROUNDS };

@@ -151,4 +151,23 @@ static inline void store_release64(volatile uint64_t *p, uint64_t v)
 
 #define DMB_ISH() __asm__ volatile("dmb ish" : : : "memory")
 
+/* Adds 1 to *p with an LDXR/STXR retry loop. */
+static inline void exclusive_increment(volatile uint64_t *p)
+{
+    uint64_t v;
+    uint32_t status;
+    __asm__ volatile("1: ldxr %0, [%2]\n\t"
+                     "add %0, %0, #1\n\t"
+                     "stxr %w1, %0, [%2]\n\t"
+                     "cbnz %w1, 1b"
+                     : "=&r"(v), "=&r"(status) : "r"(p) : "memory");
+}
+
+/* Adds 1 to *p with LDADD. */
+static inline void ldadd_increment(volatile uint64_t *p)
+{
+    uint64_t one = 1, old;
+    __asm__ volatile("ldadd %1, %0, [%2]" : "=&r"(old) : "r"(one), "r"(p) : "memory");
+}
+
 #endif
