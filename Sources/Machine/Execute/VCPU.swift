@@ -1128,7 +1128,7 @@ public final class VCPU {
                 let bytes = UInt64(1) << UInt64(op.s)
                 guard checkAlignment(address, bytes, write: false) else { return memoryFault(block, i) }
                 // The reservation is published before memory is read (see GuestMemory's "exclusive monitor").
-                if op.code == .ldxr { memory.reserve(cpu: index, address: address) }
+                if op.code == .ldxr { clearMonitor(); memory.reserve(cpu: index, address: address) }
                 guard let v = load(address, op.s, H.memory) else {
                     if op.code == .ldxr { memory.release(cpu: index) }
                     return memoryFault(block, i)
@@ -1145,6 +1145,7 @@ public final class VCPU {
                 let address = x[n]
                 let bytes = UInt64(1) << UInt64(op.s)
                 guard checkAlignment(address, bytes * 2, write: false) else { return memoryFault(block, i) }
+                clearMonitor()
                 memory.reserve(cpu: index, address: address)
                 guard let v1 = load(address, op.s, H.memory), let v2 = load(address &+ bytes, op.s, H.memory) else {
                     memory.release(cpu: index)

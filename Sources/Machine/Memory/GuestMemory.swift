@@ -131,10 +131,9 @@ public final class GuestMemory {
         UnsafeAtomic<UInt64>(at: reservations + cpu * 8)
     }
 
-    /// Marks the reservation granule of `address` for `cpu` (any earlier reservation of `cpu` ends).
+    /// Marks the reservation granule of `address` for `cpu`, which holds none (its owner releases any earlier one).
     func reserve(cpu: Int, address: UInt64) {
         guard cpu < Self.maxReservations else { return }
-        release(cpu: cpu)
         let granule = address & ~(Self.reservationGranule - 1)
         reservation(cpu).store(granule | Self.reservedBit, ordering: .sequentiallyConsistent)
         let offset = granule &- ramBase
