@@ -18,9 +18,12 @@ public struct MachineConfiguration: Sendable {
 public enum MachineError: Error, CustomStringConvertible {
     case invalidCPUCount(Int)
     case invalidMemorySize(UInt64)
+    /// The host refused to map the guest's RAM.
+    case outOfMemory(UInt64)
 
     public var description: String {
         switch self {
+        case .outOfMemory(let n): return "the host could not provide \(n >> 20) MiB of guest RAM; give the machine less memory or free some on the host"
         case .invalidCPUCount(let n): return "--cpus \(n) is out of range: emud runs 1 to \(MachineConfiguration.maxCPUs) vCPUs per machine"
         case .invalidMemorySize(let n): return "memory size \(n) bytes is out of range: use 1M to 3G (RAM lives at 0x40000000 on the virt board)"
         }
@@ -104,7 +107,7 @@ public final class Machine: PowerController, @unchecked Sendable {
         }
         self.id = id
         self.configuration = configuration
-        board = VirtBoard(ramSize: configuration.ramSize, cpus: configuration.cpus, console: console,
+        board = try VirtBoard(ramSize: configuration.ramSize, cpus: configuration.cpus, console: console,
                           semihostingRoot: configuration.semihostingRoot)
         board.semihosting.commandLine = configuration.semihostingCommandLine
         var cpus: [VCPU] = []

@@ -18,8 +18,8 @@ public final class VirtBoard: VCPUPlatform {
     /// Power and start requests for secondary vCPUs (PSCI CPU_ON/CPU_OFF/AFFINITY_INFO) go here.
     weak var power: PowerController?
 
-    public init(ramSize: UInt64, cpus: Int, console: Console, semihostingRoot: String?) {
-        memory = GuestMemory(ramBase: Self.ramBase, ramSize: ramSize)
+    public init(ramSize: UInt64, cpus: Int, console: Console, semihostingRoot: String?) throws(MachineError) {
+        memory = try GuestMemory(ramBase: Self.ramBase, ramSize: ramSize)
         gic = GICv2(cpus: cpus)
         self.console = console
         uart = PL011(output: { console.write([$0]) })

@@ -51,11 +51,15 @@ public final class GuestMemory {
     static let reservedBit: UInt64 = 1
     static let claimedBit: UInt64 = 2
 
-    public init(ramBase: UInt64, ramSize: UInt64) {
+    /// Maps `ramSize` bytes of zeroed RAM (pages are committed as the guest first touches them). Throws
+    /// ``MachineError/outOfMemory(_:)`` when the host cannot provide the mapping, instead of aborting.
+    public init(ramBase: UInt64, ramSize: UInt64) throws(MachineError) {
+        guard let length = Int(exactly: ramSize), length > 0 else { throw MachineError.invalidMemorySize(ramSize) }
+        let mapping = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let mapping, mapping != MAP_FAILED else { throw MachineError.outOfMemory(ramSize) }
         self.ramBase = ramBase
         self.ramSize = ramSize
-        ram = UnsafeMutableRawPointer.allocate(byteCount: Int(ramSize), alignment: 4096)
-        ram.initializeMemory(as: UInt8.self, repeating: 0, count: Int(ramSize))
+        ram = mapping
         let pages = Int((ramSize + 255) >> 8)
         pageBits = .allocate(capacity: pages)
         pageBits.initialize(repeating: .init(0), count: pages)
@@ -67,7 +71,7 @@ public final class GuestMemory {
     static let maxReservations = 8
 
     deinit {
-        ram.deallocate()
+        munmap(ram, Int(ramSize))
         pageBits.deallocate()
         reservations.deallocate()
     }
