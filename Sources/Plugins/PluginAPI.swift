@@ -111,7 +111,9 @@ enum PluginAPI {
     private static func inlineHook(_ tb: TranslationContext, index: Int32, op: Int32, scoreboard: OpaquePointer?, offset: Int, value: UInt64) -> Int32 {
         guard let kind = inlineKind(op),
               let sb = PluginRegistry.scoreboard(UnsafeMutableRawPointer(scoreboard)),
-              sb.pluginID == tb.plugin.id, offset >= 0, offset + 8 <= sb.elementSize, offset % 8 == 0 else { return -1 }
+              sb.pluginID == tb.plugin.id,
+              // Written so that no offset a plugin passes can overflow: never `offset + 8`.
+              offset >= 0, sb.elementSize >= 8, offset <= sb.elementSize - 8, offset % 8 == 0 else { return -1 }
         tb.hooks.append(InstrumentationHook(instruction: index, kind: kind, target: sb.base + offset, stride: sb.stride, value: value))
         return 0
     }

@@ -10,10 +10,51 @@ public struct PluginPolicy: Sendable {
     /// Require `emud_plugin_build_id` to equal `buildID`.
     public var strictABI = false
     public var buildID = PluginBuildID.current
+    /// Directories plugins may be loaded from (nil: any path, for `emud run`, whose user names the file). A plugin
+    /// must resolve to a regular file inside one of them, owned by root or by emud's user, and neither it nor a
+    /// directory between it and the trusted one may be writable by group or others. Checked before `dlopen`,
+    /// which runs the library's constructors.
+    public var trustedDirectories: [String]? = nil
 
-    public init(allowIncompatibleLicenses: Bool = false, strictABI: Bool = false) {
+    public init(allowIncompatibleLicenses: Bool = false, strictABI: Bool = false, trustedDirectories: [String]? = nil) {
         self.allowIncompatibleLicenses = allowIncompatibleLicenses
         self.strictABI = strictABI
+        self.trustedDirectories = trustedDirectories
+    }
+
+    /// Where `path` may be loaded from under this policy: the resolved path to hand to `dlopen`, or why not.
+    public func trustedLocation(of path: String) throws(PluginError) -> String {
+        guard let directories = trustedDirectories else { return path }
+        guard let resolved = realpath(path, nil) else { throw PluginError.notFound(path) }
+        let file = String(cString: resolved)
+        free(resolved)
+        let roots = directories.compactMap { directory -> String? in
+            guard let r = realpath(directory, nil) else { return nil }
+            defer { free(r) }
+            return String(cString: r)
+        }
+        guard let root = roots.first(where: { file.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
+            throw PluginError.untrusted(path, "it is not inside a trusted plugin directory (\(directories.joined(separator: ", "))); "
+                + "install it there or add its directory to plugin_dirs / --plugin-dir")
+        }
+        let me = geteuid()
+        var current = file
+        while true {
+            var info = stat()
+            guard lstat(current, &info) == 0 else { throw PluginError.untrusted(path, "cannot inspect \(current)") }
+            if current == file && info.st_mode & S_IFMT != S_IFREG {
+                throw PluginError.untrusted(path, "it is not a regular file")
+            }
+            if info.st_uid != 0 && info.st_uid != me {
+                throw PluginError.untrusted(path, "\(current) belongs to user \(info.st_uid), not to root or emud's user")
+            }
+            if info.st_mode & 0o022 != 0 {
+                throw PluginError.untrusted(path, "\(current) is writable by group or others")
+            }
+            if current == root || current.count <= root.count { break }
+            current = (current as NSString).deletingLastPathComponent
+        }
+        return file
     }
 }
 
@@ -28,6 +69,7 @@ public enum PluginError: Error, CustomStringConvertible, Equatable {
     case buildIDMismatch(String, String?, String)
     case installFailed(String, Int32)
     case unknownPlugin(UInt64)
+    case untrusted(String, String)
 
     public var description: String {
         switch self {
@@ -43,6 +85,7 @@ public enum PluginError: Error, CustomStringConvertible, Equatable {
             return "plugin \(p) was built for emud build \(theirs ?? "(none: emud_plugin_build_id not exported)"), this is build \(ours); rebuild it with -DEMUD_PLUGIN_BUILD_ID from `emud plugin-build-id`, or drop --plugin-abi=strict"
         case .installFailed(let p, let code): return "plugin \(p) refused to install (emud_plugin_install returned \(code)); check its arguments"
         case .unknownPlugin(let id): return "no plugin with id \(id) is loaded in this machine; query-plugins lists them"
+        case .untrusted(let p, let why): return "plugin \(p) is not loaded from a trusted place: \(why)"
         }
     }
 }
@@ -74,6 +117,9 @@ public final class PluginHost: Instrumentation, @unchecked Sendable {
 
     let lock = NSLock()
     var plugins: [LoadedPlugin] = []
+    /// The plugin whose `emud_plugin_install` is running (every vCPU parked meanwhile), and who waits for it.
+    private let installState = NSCondition()
+    private var installingPlugin: (id: UInt64, path: String)?
 
     public init(machine: Machine, policy: PluginPolicy = PluginPolicy(), log: @escaping (String, [String: String]) -> Void = { _, _ in }) {
         self.machine = machine
@@ -81,10 +127,26 @@ public final class PluginHost: Instrumentation, @unchecked Sendable {
         self.log = log
     }
 
+    /// The plugins that are installed (one still in its install call is not).
     public var loaded: [PluginInfo] {
+        let pending = installState.withLock { installingPlugin?.id }
         lock.lock()
         defer { lock.unlock() }
-        return plugins.map { $0.info }
+        return plugins.filter { $0.id != pending }.map { $0.info }
+    }
+
+    /// The path of the plugin whose install call is running now, if any.
+    public var installing: String? { installState.withLock { installingPlugin?.path } }
+
+    /// Waits until no install call is running; false if `timeout` seconds passed first.
+    public func waitForInstall(timeout: TimeInterval) -> Bool {
+        let deadline = timeout.isFinite ? Date(timeIntervalSinceNow: timeout) : Date.distantFuture
+        installState.lock()
+        defer { installState.unlock() }
+        while installingPlugin != nil {
+            if !installState.wait(until: deadline) { return installingPlugin == nil }
+        }
+        return true
     }
 
     // MARK: loading
@@ -93,13 +155,14 @@ public final class PluginHost: Instrumentation, @unchecked Sendable {
     @discardableResult
     public func load(path: String, arguments: [String] = []) throws -> PluginInfo {
         guard FileManager.default.fileExists(atPath: path) else { throw PluginError.notFound(path) }
-        guard let bytes = FileManager.default.contents(atPath: path) else { throw PluginError.notLoadable(path, "cannot read it") }
+        let location = try policy.trustedLocation(of: path)
+        guard let bytes = FileManager.default.contents(atPath: location) else { throw PluginError.notLoadable(path, "cannot read it") }
         guard bytes.count >= 4, bytes.prefix(4).elementsEqual([0x7f, 0x45, 0x4c, 0x46]) else {
             throw PluginError.notLoadable(path, "not an ELF file")
         }
         let sha = SHA256.hex([UInt8](bytes))
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
-            throw PluginError.notLoadable(path, String(cString: dlerror()))
+        guard let handle = dlopen(location, RTLD_NOW | RTLD_LOCAL) else {
+            throw PluginError.notLoadable(path, dlerror().map { String(cString: $0) } ?? "dlopen failed")
         }
         var keepOpen = false
         defer { if !keepOpen { dlclose(handle) } }
@@ -136,7 +199,12 @@ public final class PluginHost: Instrumentation, @unchecked Sendable {
             lock.lock()
             plugins.append(plugin)
             lock.unlock()
+            installState.withLock { installingPlugin = (plugin.id, path) }
             let code = plugin.withInfo { info in install(plugin.id, info, Int32(plugin.argv.count - 1), plugin.argv.baseAddress) }
+            installState.withLock {
+                installingPlugin = nil
+                installState.broadcast()
+            }
             if code != 0 {
                 removeLocked(plugin)
                 return code
@@ -293,10 +361,18 @@ public final class PluginHost: Instrumentation, @unchecked Sendable {
         }
     }
 
-    /// Function symbols of the machine's image, sorted by address, for `insn_symbol`.
-    lazy var symbolTable: [GuestImage.Symbol] = {
-        (machine.image?.symbols ?? []).filter { $0.isFunction }.sorted { $0.address < $1.address }
-    }()
+    /// Function symbols of the machine's image, sorted by address, for `insn_symbol`. Built once, on first use,
+    /// under `symbolLock`: several vCPU threads may translate at once.
+    var symbolTable: [GuestImage.Symbol] {
+        symbolLock.withLock {
+            if let symbols { return symbols }
+            let built = (machine.image?.symbols ?? []).filter { $0.isFunction }.sorted { $0.address < $1.address }
+            symbols = built
+            return built
+        }
+    }
+    private let symbolLock = NSLock()
+    private var symbols: [GuestImage.Symbol]?
 }
 
 /// The emud build id plugins can be checked against in strict mode: the executable's size and modification

@@ -23,9 +23,13 @@ final class Daemon: @unchecked Sendable {
     var inheritedGDBSockets: [String: Int32] = [:]
     /// Called whenever something that `STATUS=` reports changes.
     var statusChanged: @Sendable () -> Void = {}
+    /// Guest RAM of all machines together may not exceed this (bytes); `guestMemoryInUse` counts what they hold.
+    let guestMemoryLimit: UInt64
+    private var guestMemoryInUse: UInt64 = 0
 
-    init(policy: PluginPolicy, quit: @escaping @Sendable () -> Void) {
+    init(policy: PluginPolicy, guestMemoryLimit: UInt64, quit: @escaping @Sendable () -> Void) {
         self.policy = policy
+        self.guestMemoryLimit = guestMemoryLimit
         self.quit = quit
     }
 
@@ -92,8 +96,15 @@ final class Daemon: @unchecked Sendable {
         defer { if created == nil { release(spec.id) } }
         let image: GuestImage
         do { image = try ELFLoader.load(path: spec.image) } catch { throw ControlError.generic("\(error)") }
-        var holder: ManagedMachine? = nil
-        let console = Console { bytes in holder?.consoleOutput(bytes) }
+        // Guest RAM is counted against the daemon's budget before it is mapped, and returned when the machine
+        // is released (or here, if creation fails).
+        try reserveGuestMemory(spec.memory, for: spec.id)
+        var memoryHeld = true
+        defer { if created == nil && memoryHeld { releaseGuestMemory(spec.memory) } }
+        // The console closure must not own the machine that owns the console (a cycle would keep every destroyed
+        // machine's RAM alive): it reaches the managed machine weakly.
+        let forwarder = ConsoleForwarder()
+        let console = Console { bytes in forwarder.target?.consoleOutput(bytes) }
         var configuration = MachineConfiguration(cpus: spec.cpus, ramSize: spec.memory)
         configuration.semihostingRoot = nil
         let machine: Machine
@@ -110,8 +121,13 @@ final class Daemon: @unchecked Sendable {
             logger.info("\(message)", metadata: metadata)
         }
         let managed = ManagedMachine(id: spec.id, machine: machine, plugins: host, console: spec.console, imagePath: spec.image)
-        holder = managed
-        try managed.openConsole()
+        managed.guestMemory = spec.memory
+        forwarder.target = managed
+        memoryHeld = false  // the managed machine holds it from here; released with it
+        do { try managed.openConsole() } catch {
+            releaseGuestMemory(managed.takeGuestMemory())
+            throw ControlError.generic("\(error)")
+        }
         machine.onFinish = { [weak self, weak managed] state in
             guard let self, let managed else { return }
             switch state {
@@ -123,16 +139,19 @@ final class Daemon: @unchecked Sendable {
             }
             self.statusChanged()
         }
-        machine.onDebugStop = { [weak self] event in
+        machine.onDebugStop = { [weak self, weak machine] event in
+            guard let machine, event.cpu >= 0, event.cpu < machine.vcpus.count else { return }
             self?.publish("MACHINE_STOP", data: ["id": .string(spec.id), "reason": .string("debug"),
                                                         "cpu": .int(event.cpu), "pc": .string(String(format: "0x%llx", machine.vcpus[event.cpu].state.pc))])
         }
         for p in spec.plugins {
             do {
-                let info = try host.load(path: p.path, arguments: p.arguments)
+                // Off Swift's cooperative pool: a plugin's install may take as long as it likes.
+                let info = try await offload { try host.load(path: p.path, arguments: p.arguments) }
                 publishLoaded(info)
             } catch {
                 managed.closeConsole()
+                releaseGuestMemory(managed.takeGuestMemory())
                 throw ControlError.generic("\(error)")
             }
         }
@@ -140,14 +159,17 @@ final class Daemon: @unchecked Sendable {
         var gdbEndpoint: GDBEndpoint? = inherited.map { .adopted(descriptor: $0) }
         if gdbEndpoint == nil, let text = spec.gdb {
             do { gdbEndpoint = try GDBEndpoint(parsing: text) } catch {
+                _ = try? await offload { managed.plugins.unloadAll() }
                 managed.closeConsole()
+                releaseGuestMemory(managed.takeGuestMemory())
                 throw ControlError.generic("gdb endpoint: \(error)")
             }
         }
         if let endpoint = gdbEndpoint {
             do { try await startGDB(managed, endpoint: endpoint) } catch {
-                _ = managed.plugins.unloadAll()
+                _ = try? await offload { managed.plugins.unloadAll() }
                 managed.closeConsole()
+                releaseGuestMemory(managed.takeGuestMemory())
                 throw error
             }
         }
@@ -164,9 +186,30 @@ final class Daemon: @unchecked Sendable {
         return managed
     }
 
+    /// How long machine-destroy waits for a plugin's install (which runs with every vCPU parked) to return before
+    /// it gives up on it: the machine leaves the daemon's table at once, and its resources are released when the
+    /// install returns, if it ever does.
+    static let installWaitSeconds: TimeInterval = 5
+
     func destroyMachine(_ id: String) async throws -> [(PluginInfo, String)] {
         let managed = try machine(id)
         release(id)
+        if let installing = managed.plugins.installing {
+            let finished = try await offload { managed.plugins.waitForInstall(timeout: Self.installWaitSeconds) }
+            if !finished {
+                logger.error("machine \(id): plugin \(installing) has been installing for more than \(Self.installWaitSeconds) s; the machine is removed, and its memory is released when the install returns",
+                             metadata: ["MACHINE_ID": .string(id), "PLUGIN_PATH": .string(installing)])
+                Thread.detachNewThread { [self] in
+                    _ = managed.plugins.waitForInstall(timeout: .infinity)
+                    let semaphore = DispatchSemaphore(value: 0)
+                    Task { _ = await self.stopAndRelease(managed); semaphore.signal() }
+                    semaphore.wait()
+                }
+                publish("MACHINE_DESTROYED", data: ["id": .string(id), "pending_plugin_install": .string(installing)])
+                statusChanged()
+                throw ControlError.generic("machine '\(id)' is destroyed, but plugin \(installing) is still installing after \(Int(Self.installWaitSeconds)) s, so its memory is freed only when that install returns")
+            }
+        }
         let reports = await stopAndRelease(managed)
         publish("MACHINE_DESTROYED", data: ["id": .string(id)])
         statusChanged()
@@ -174,10 +217,13 @@ final class Daemon: @unchecked Sendable {
     }
 
     /// Stops a machine's vCPUs, unloads its plugins (their final reports are published), closes its gdb endpoint
-    /// and console. Used by machine-destroy and by daemon shutdown.
+    /// and console, and returns its RAM to the daemon's budget. Used by machine-destroy and by daemon shutdown.
+    /// The blocking parts run on threads of their own, never on Swift's cooperative pool.
     func stopAndRelease(_ managed: ManagedMachine) async -> [(PluginInfo, String)] {
-        managed.machine.pause(reason: "shutdown")
-        let reports = managed.plugins.unloadAll()
+        let reports = (try? await offload { () -> [(PluginInfo, String)] in
+            managed.machine.pause(reason: "shutdown")
+            return managed.plugins.unloadAll()
+        }) ?? []
         for (info, output) in reports {
             logger.info("plugin \(info.name) (id \(info.id)) final report:\n\(output)",
                         metadata: ["PLUGIN_PATH": .string(info.path), "MACHINE_ID": .string(managed.id)])
@@ -189,9 +235,36 @@ final class Daemon: @unchecked Sendable {
             managed.gdbServer = nil
             managed.gdbEndpoint = nil
         }
-        managed.machine.shutdown()
+        _ = try? await offload { managed.machine.shutdown() }
         managed.closeConsole()
+        // The gdb adapter hooks the machine's stop callbacks; drop it so nothing refers back to the machine.
+        managed.gdbAdapter = nil
+        releaseGuestMemory(managed.takeGuestMemory())
         return reports
+    }
+
+    // MARK: the guest RAM budget
+
+    /// Counts `bytes` of guest RAM against the daemon's limit, or refuses the machine with an error that says so.
+    func reserveGuestMemory(_ bytes: UInt64, for id: String) throws(ControlError) {
+        let (ok, used) = lock.withLock { () -> (Bool, UInt64) in
+            let (sum, overflow) = guestMemoryInUse.addingReportingOverflow(bytes)
+            guard !overflow, sum <= guestMemoryLimit else { return (false, guestMemoryInUse) }
+            guestMemoryInUse = sum
+            return (true, sum)
+        }
+        guard ok else {
+            throw ControlError.generic("machine '\(id)' needs \(bytes >> 20) MiB of guest RAM, but \(used >> 20) MiB of the daemon's \(guestMemoryLimit >> 20) MiB limit are in use; destroy a machine, give this one less memory, or raise max_guest_memory")
+        }
+    }
+
+    func releaseGuestMemory(_ bytes: UInt64) {
+        guard bytes > 0 else { return }
+        lock.withLock { guestMemoryInUse -= min(bytes, guestMemoryInUse) }
+    }
+
+    var guestMemoryUsage: (inUse: UInt64, limit: UInt64) {
+        lock.withLock { (guestMemoryInUse, guestMemoryLimit) }
     }
 
     func startGDB(_ managed: ManagedMachine, endpoint: GDBEndpoint) async throws {
@@ -227,9 +300,12 @@ final class Daemon: @unchecked Sendable {
     }
 
     func describe(_ m: ManagedMachine) -> JSONValue {
+        let installing = m.plugins.installing
         var object: [String: JSONValue] = [
             "id": .string(m.id), "image": .string(m.imagePath), "cpus": .int(m.machine.vcpus.count),
-            "memory": .int(Int(m.machine.memory.ramSize)), "state": .string(m.machine.state.name),
+            "memory": .int(Int(m.machine.memory.ramSize)),
+            // While a plugin installs, every vCPU is parked: the machine is not running, whatever it was doing.
+            "state": .string(installing == nil ? m.machine.state.name : "installing-plugin"),
             "instructions": .int(Int(truncatingIfNeeded: m.machine.instructionsExecuted)),
             "plugins": .int(m.plugins.loaded.count),
         ]
@@ -240,6 +316,7 @@ final class Daemon: @unchecked Sendable {
         default: break
         }
         if let gdb = m.gdbEndpoint { object["gdb"] = .string(gdb) }
+        if let installing { object["installing_plugin"] = .string(installing) }
         return .object(object)
     }
 
@@ -248,4 +325,9 @@ final class Daemon: @unchecked Sendable {
                  "license": .string(info.license), "gpl_compatible": .bool(info.gplCompatible), "sha256": .string(info.sha256),
                  "args": .array(info.arguments.map { .string($0) })])
     }
+}
+
+/// Lets a machine's console reach its managed machine without owning it.
+final class ConsoleForwarder: @unchecked Sendable {
+    weak var target: ManagedMachine?
 }

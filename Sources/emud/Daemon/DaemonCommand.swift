@@ -20,8 +20,11 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(name: .customLong("control-group"), help: "Group that may use the control socket (mode 0660 instead of 0600).")
     var controlGroup: String?
 
-    @Option(name: .customLong("control-tcp-port"), help: "Also listen on 127.0.0.1:PORT (off by default).")
-    var controlTCPPort: Int?
+    @Option(name: .customLong("plugin-dir"), help: "Load plugins only from this directory (repeatable; default: the configuration's plugin_dirs, else \(DaemonConfiguration.defaultPluginDirectories.joined(separator: ", "))).")
+    var pluginDirectories: [String] = []
+
+    @Option(name: .customLong("max-guest-memory"), help: "Total guest RAM of all machines together, e.g. 8G (default: 3/4 of the host's or the cgroup's memory).")
+    var maxGuestMemory: String?
 
     @Option(help: "Configuration file (JSON): daemon settings and machines to create at start.")
     var config: String?
@@ -57,11 +60,21 @@ struct DaemonCommand: AsyncParsableCommand {
             standardError("emud: --plugin-abi must be 'version' or 'strict'")
             throw ExitCode(2)
         }
+        var memoryLimit = file.maxGuestMemory ?? DaemonConfiguration.defaultGuestMemoryLimit()
+        if let maxGuestMemory {
+            guard let bytes = MachineSpecRules.memory(.string(maxGuestMemory)) else {
+                standardError("emud: --max-guest-memory must be a size such as 8G or 512M")
+                throw ExitCode(2)
+            }
+            memoryLimit = bytes
+        }
+        let trusted = !pluginDirectories.isEmpty ? pluginDirectories : (file.pluginDirectories ?? DaemonConfiguration.defaultPluginDirectories)
         let settings = DaemonSettings(
             controlPath: control ?? file.control ?? "/run/emud/emud.sock",
             controlGroup: controlGroup ?? file.controlGroup,
-            tcpPort: controlTCPPort,
-            policy: PluginPolicy(allowIncompatibleLicenses: allowIncompatiblePlugins || file.allowIncompatiblePlugins, strictABI: abi == "strict"),
+            guestMemoryLimit: memoryLimit,
+            policy: PluginPolicy(allowIncompatibleLicenses: allowIncompatiblePlugins || file.allowIncompatiblePlugins, strictABI: abi == "strict",
+                                 trustedDirectories: trusted),
             stopTimeout: stopTimeout ?? file.stopTimeout,
             configPath: config,
             initialMachines: file.machines)
@@ -87,7 +100,7 @@ struct DaemonCommand: AsyncParsableCommand {
 struct DaemonSettings: Sendable {
     var controlPath: String
     var controlGroup: String?
-    var tcpPort: Int?
+    var guestMemoryLimit: UInt64
     var policy: PluginPolicy
     var stopTimeout: TimeInterval
     var configPath: String?
@@ -115,7 +128,7 @@ final class DaemonService: Service, @unchecked Sendable {
         // The daemon and the server refer to each other: commands need the daemon, the daemon publishes events
         // on the server's bus.
         let continuation = quitSignal.continuation
-        let daemon = Daemon(policy: settings.policy, quit: { continuation.yield() })
+        let daemon = Daemon(policy: settings.policy, guestMemoryLimit: settings.guestMemoryLimit, quit: { continuation.yield() })
         let server = ControlServer(commands: daemon.commands(testHooks: testHooks, controlLoop: controlLoop),
                                    configuration: .init(version: version),
                                    eventLoopGroup: controlLoopGroup,
@@ -138,9 +151,6 @@ final class DaemonService: Service, @unchecked Sendable {
                 let directory = (settings.controlPath as NSString).deletingLastPathComponent
                 if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
                 try await server.listen(on: ControlEndpoint.unixSocket(path: settings.controlPath, group: group))
-            }
-            if let port = settings.tcpPort {
-                try await server.listen(on: ControlEndpoint.tcp(host: "127.0.0.1", port: port))
             }
             for spec in settings.initialMachines {
                 _ = try await daemon.createMachine(spec)
@@ -176,9 +186,15 @@ final class DaemonService: Service, @unchecked Sendable {
         Systemd.notify("STOPPING=1\nSTATUS=stopping")
         logger.info("stopping: \(daemon.statusLine)")
         eventBus.publish("SHUTDOWN", data: [:])
-        let deadline = Task {
-            try await Task.sleep(nanoseconds: UInt64(settings.stopTimeout * 1e9))
-            self.logger.error("graceful stop took longer than \(settings.stopTimeout) s; exiting anyway")
+        // The deadline runs on a thread of its own: a stop stuck in a plugin or a machine must not be able to
+        // hold it up, as it could on Swift's small cooperative pool.
+        let stopped = OnceFlag()
+        let logger = self.logger
+        let timeout = settings.stopTimeout
+        Thread.detachNewThread {
+            Thread.sleep(forTimeInterval: timeout)
+            guard stopped.claim() else { return }
+            logger.error("graceful stop took longer than \(timeout) s; exiting anyway")
             exit(1)
         }
         // Machines first, so connected clients still receive each plugin's final report (PLUGIN_UNLOADED).
@@ -187,7 +203,7 @@ final class DaemonService: Service, @unchecked Sendable {
         }
         try? await Task.sleep(nanoseconds: 50_000_000)  // let the last events reach clients
         await server.shutdown()
-        deadline.cancel()
+        _ = stopped.claim()
         try? await controlLoopGroup.shutdownGracefully()
         logger.info("stopped")
     }

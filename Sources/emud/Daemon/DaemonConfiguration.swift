@@ -40,6 +40,40 @@ struct DaemonConfiguration: Equatable {
     var strictPluginABI = false
     var stopTimeout: TimeInterval = 10
     var machines: [MachineSpec] = []
+    /// Directories plugins may be loaded from (`plugin_dirs`); nil: `defaultPluginDirectories`.
+    var pluginDirectories: [String]?
+    /// Total guest RAM of all machines (`max_guest_memory`); nil: `defaultGuestMemoryLimit()`.
+    var maxGuestMemory: UInt64?
+
+    /// Where `make install` puts the sample plugins, and the same place relative to the running binary.
+    static var defaultPluginDirectories: [String] {
+        var list = ["/usr/local/lib/emud/plugins"]
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            let beside = ((exe as NSString).deletingLastPathComponent as NSString).appendingPathComponent("../lib/emud/plugins")
+            let standard = (beside as NSString).standardizingPath
+            if !list.contains(standard) { list.append(standard) }
+        }
+        return list
+    }
+
+    /// Three quarters of what the daemon may use: the host's memory, or its cgroup's `memory.max` when lower.
+    static func defaultGuestMemoryLimit() -> UInt64 {
+        var available: UInt64 = 8 << 30
+        if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
+           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }),
+           let kib = line.split(separator: " ").dropFirst().first.flatMap({ UInt64($0) }) {
+            available = kib.multipliedReportingOverflow(by: 1024).overflow ? available : kib * 1024
+        }
+        if let cgroup = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8),
+           let line = cgroup.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) {
+            let path = "/sys/fs/cgroup" + line.dropFirst(3) + "/memory.max"
+            if let limit = try? String(contentsOfFile: path, encoding: .utf8),
+               let bytes = UInt64(limit.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                available = min(available, bytes)
+            }
+        }
+        return available / 4 * 3
+    }
 
     struct Problem: Error, CustomStringConvertible {
         let file: String
@@ -85,7 +119,8 @@ struct DaemonConfiguration: Equatable {
             Problem(file: file, line: line(of: key, in: text, occurrence: occurrence), reason: reason)
         }
         guard let object = root.objectValue else { throw Problem(file: file, line: 1, reason: "the top level must be a JSON object") }
-        let known: Set<String> = ["control", "control_group", "log_target", "plugins", "stop_timeout", "machines"]
+        let known: Set<String> = ["control", "control_group", "log_target", "plugins", "stop_timeout", "machines",
+                                  "plugin_dirs", "max_guest_memory"]
         for key in object.keys where !known.contains(key) {
             throw problem(key, "unknown setting '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -103,6 +138,17 @@ struct DaemonConfiguration: Equatable {
                 throw problem("log_target", "'log_target' must be one of auto, journal, stderr")
             }
             config.logTarget = t
+        }
+        if let v = object["plugin_dirs"] {
+            guard let list = v.arrayValue, let dirs = Optional(list.compactMap { $0.stringValue }), dirs.count == list.count,
+                  !dirs.contains(where: { !$0.hasPrefix("/") }) else {
+                throw problem("plugin_dirs", "'plugin_dirs' must be an array of absolute directory paths")
+            }
+            config.pluginDirectories = dirs
+        }
+        if let v = object["max_guest_memory"] {
+            guard let bytes = MachineSpecRules.memory(v) else { throw problem("max_guest_memory", "'max_guest_memory' must be bytes or a size such as \"8G\"") }
+            config.maxGuestMemory = bytes
         }
         if let v = object["stop_timeout"] {
             guard let d = v.doubleValue, d > 0, d <= 3600 else { throw problem("stop_timeout", "'stop_timeout' must be a number of seconds between 0 and 3600") }

@@ -55,10 +55,16 @@ final class ManagedMachine: @unchecked Sendable {
     var gdbServer: GDBServer?
     var gdbEndpoint: String?
     var gdbAdapter: GDBAdapter?
-    private var consoleFile: FileHandle?
+    /// Guest RAM counted against the daemon's budget for this machine; taken (once) when it is released.
+    var guestMemory: UInt64 = 0
+    private var consoleLog: Int32 = -1
     private var consoleListener: Int32 = -1
+    /// The socket file this machine bound (device, inode), so that destroy removes it and nothing else.
+    private var consoleSocketIdentity: (dev_t, ino_t)?
     private var consoleClients: [Int32] = []
     private let consoleLock = NSLock()
+    /// At most this many clients on a machine's console socket at once; more are refused.
+    static let maximumConsoleClients = 16
 
     init(id: String, machine: Machine, plugins: PluginHost, console: ConsoleTarget, imagePath: String) {
         self.id = id
@@ -68,17 +74,30 @@ final class ManagedMachine: @unchecked Sendable {
         self.imagePath = imagePath
     }
 
-    /// Console output from the guest (vCPU threads).
+    /// Console output from the guest (vCPU threads). Never blocks on a slow reader: a console socket client
+    /// that cannot take the bytes now misses them, and a log file that fails to write is skipped.
     func consoleOutput(_ bytes: [UInt8]) {
         ring.append(bytes)
         consoleLock.lock()
         defer { consoleLock.unlock() }
-        if let consoleFile { consoleFile.write(Data(bytes)) }
-        if consoleTarget == .stdout {
-            bytes.withUnsafeBytes { raw in _ = Foundation.write(1, raw.baseAddress, raw.count) }
+        if consoleLog >= 0 { writeAll(consoleLog, bytes) }
+        if consoleTarget == .stdout { writeAll(1, bytes) }
+        for fd in consoleClients {
+            let sent = bytes.withUnsafeBytes { raw in Foundation.send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            // A client that has gone (or stopped reading) is shut down; its reader thread closes the descriptor.
+            if sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK { shutdown(fd, Int32(SHUT_RDWR)) }
         }
-        consoleClients.removeAll { fd in
-            bytes.withUnsafeBytes { raw in Foundation.send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) } < 0
+    }
+
+    private func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count, let base = raw.baseAddress {
+                let n = Foundation.write(fd, base + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                offset += n
+            }
         }
     }
 
@@ -86,52 +105,142 @@ final class ManagedMachine: @unchecked Sendable {
         switch consoleTarget {
         case .ring, .stdout: break
         case .file(let path):
-            if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
-            guard let handle = FileHandle(forWritingAtPath: path) else {
-                throw DaemonError.generic("cannot open console log \(path) for writing; check the directory exists and is writable")
-            }
-            handle.seekToEndOfFile()
-            consoleFile = handle
+            consoleLog = try openConsoleLog(path)
         case .unixSocket(let path):
-            consoleListener = try listenUnix(path: path)
-            let listener = consoleListener
+            let (listener, identity) = try listenConsoleSocket(path: path)
+            consoleListener = listener
+            consoleSocketIdentity = identity
             Thread.detachNewThread { [weak self] in
                 while true {
                     let fd = accept(listener, nil, nil)
-                    if fd < 0 { return }
-                    guard let self else { close(fd); return }
-                    self.consoleLock.lock()
-                    self.consoleClients.append(fd)
-                    self.consoleLock.unlock()
+                    if fd < 0 {
+                        if errno == EINTR || errno == ECONNABORTED { continue }
+                        return
+                    }
+                    _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                    guard let self, self.adoptConsoleClient(fd) else { close(fd); continue }
                     Thread.detachNewThread { [weak self] in
                         var buffer = [UInt8](repeating: 0, count: 4096)
                         while true {
                             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                            if n <= 0 { return }
+                            if n < 0 && errno == EINTR { continue }
+                            if n <= 0 { break }
                             self?.machine.board.uart.receive(Array(buffer[0..<n]))
                             self?.machine.board.console.feed(Array(buffer[0..<n]))
                         }
+                        // This thread owns the descriptor: it leaves the list, then closes.
+                        self?.dropConsoleClient(fd)
+                        close(fd)
                     }
                 }
             }
         }
     }
 
+    private func adoptConsoleClient(_ fd: Int32) -> Bool {
+        consoleLock.lock()
+        defer { consoleLock.unlock() }
+        guard consoleListener >= 0, consoleClients.count < Self.maximumConsoleClients else { return false }
+        consoleClients.append(fd)
+        return true
+    }
+
+    private func dropConsoleClient(_ fd: Int32) {
+        consoleLock.lock()
+        consoleClients.removeAll { $0 == fd }
+        consoleLock.unlock()
+    }
+
+    /// The RAM to return to the daemon's budget; zero after the first call.
+    func takeGuestMemory() -> UInt64 {
+        consoleLock.withLock {
+            let bytes = guestMemory
+            guestMemory = 0
+            return bytes
+        }
+    }
+
+    /// Number of console socket clients connected now (for tests and `query-machines`).
+    var consoleClientCount: Int { consoleLock.withLock { consoleClients.count } }
+
     func closeConsole() {
         consoleLock.lock()
         defer { consoleLock.unlock() }
-        try? consoleFile?.synchronize()
-        try? consoleFile?.close()
-        consoleFile = nil
-        for fd in consoleClients { close(fd) }
-        consoleClients.removeAll()
+        if consoleLog >= 0 {
+            close(consoleLog)
+            consoleLog = -1
+        }
+        // Shutting a client down ends its reader thread, which closes the descriptor and leaves the list.
+        for fd in consoleClients { shutdown(fd, Int32(SHUT_RDWR)) }
         if consoleListener >= 0 {
             shutdown(consoleListener, Int32(SHUT_RDWR))
             close(consoleListener)
             consoleListener = -1
-            if case .unixSocket(let path) = consoleTarget { unlink(path) }
+            if case .unixSocket(let path) = consoleTarget, let identity = consoleSocketIdentity {
+                var info = stat()
+                if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK, info.st_dev == identity.0, info.st_ino == identity.1 {
+                    unlink(path)
+                }
+            }
+            consoleSocketIdentity = nil
         }
     }
+
+    deinit {
+        if consoleLog >= 0 { close(consoleLog) }
+        if consoleListener >= 0 {
+            shutdown(consoleListener, Int32(SHUT_RDWR))
+            close(consoleListener)
+        }
+    }
+}
+
+/// Opens a console log for appending. The file is created (mode 0640) if it is not there; an existing one must be
+/// a regular file owned by the daemon's user, not a symbolic link, and not on /proc or /sys, so a client cannot
+/// make the daemon append to somebody else's file or write into a process's memory.
+func openConsoleLog(_ path: String) throws -> Int32 {
+    let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0o640)
+    guard fd >= 0 else {
+        let why = errno == ELOOP ? "it is a symbolic link" : String(cString: strerror(errno))
+        throw DaemonError.generic("cannot open console log \(path) for appending: \(why); name a regular file in a directory the daemon may write")
+    }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else {
+        close(fd)
+        throw DaemonError.generic("cannot inspect console log \(path): \(String(cString: strerror(errno)))")
+    }
+    let problem: String?
+    if info.st_mode & S_IFMT != S_IFREG {
+        problem = "it is not a regular file"
+    } else if info.st_uid != geteuid() {
+        problem = "it belongs to user \(info.st_uid), not to the daemon's user \(geteuid())"
+    } else if let opened = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"),
+              opened.hasPrefix("/proc/") || opened.hasPrefix("/sys/") {
+        problem = "it is on /proc or /sys"
+    } else {
+        problem = nil
+    }
+    if let problem {
+        close(fd)
+        throw DaemonError.generic("refusing console log \(path): \(problem); name a regular file of the daemon's own")
+    }
+    return fd
+}
+
+/// Listens on a console socket at `path`. A stale socket there is replaced; any other file is left alone and the
+/// machine is refused, so a client cannot make the daemon delete a file by naming it.
+func listenConsoleSocket(path: String) throws -> (Int32, (dev_t, ino_t)) {
+    var existing = stat()
+    if lstat(path, &existing) == 0, existing.st_mode & S_IFMT != S_IFSOCK {
+        throw DaemonError.generic("console socket \(path) already exists and is not a socket; remove it or name another path")
+    }
+    let fd = try listenUnix(path: path)
+    var info = stat()
+    guard lstat(path, &info) == 0 else {
+        close(fd)
+        throw DaemonError.generic("console socket \(path) vanished as it was made")
+    }
+    return (fd, (info.st_dev, info.st_ino))
 }
 
 enum DaemonError: Error, CustomStringConvertible {
@@ -147,7 +256,7 @@ enum DaemonError: Error, CustomStringConvertible {
 
 /// Creates a listening unix stream socket at `path` (mode 0600), replacing a stale socket file.
 func listenUnix(path: String, mode: mode_t = 0o600) throws -> Int32 {
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw DaemonError.generic("cannot create a socket for \(path): \(String(cString: strerror(errno)))") }
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
@@ -160,7 +269,9 @@ func listenUnix(path: String, mode: mode_t = 0o600) throws -> Int32 {
         for (i, b) in bytes.enumerated() { raw[i] = b }
         raw[bytes.count] = 0
     }
-    unlink(path)
+    // Only a stale socket is replaced; `listenConsoleSocket` refused anything else before we got here.
+    var existing = stat()
+    if lstat(path, &existing) == 0, existing.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
     let length = socklen_t(MemoryLayout<sockaddr_un>.size)
     let ok = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
     guard ok == 0, listen(fd, 16) == 0 else {

@@ -129,6 +129,11 @@ private let bogusHandlesSource = #"""
         CHECK(emud_tb_register_inline(tb, EMUD_INLINE_ADD_U64, sb, 8, 1) == -1);
         CHECK(emud_tb_register_inline(tb, EMUD_INLINE_ADD_U64, NULL, 0, 1) == -1);
         CHECK(emud_tb_register_inline(tb, EMUD_INLINE_ADD_U64, BOGUS_SB, 0, 1) == -1);
+        /* Offsets whose sum with the access size overflows (these trapped emud before it checked without adding). */
+        CHECK(emud_tb_register_inline(tb, EMUD_INLINE_ADD_U64, sb, (size_t)0x7ffffffffffffff8ULL, 1) == -1);
+        CHECK(emud_tb_register_inline(tb, EMUD_INLINE_ADD_U64, sb, (size_t)0x7fffffffffffffffULL, 1) == -1);
+        CHECK(emud_tb_register_inline(tb, EMUD_INLINE_ADD_U64, sb, (size_t)-8, 1) == -1);
+        CHECK(emud_insn_register_inline(insn, EMUD_INLINE_STORE_U64, sb, (size_t)0x7ffffffffffffff8ULL, 1) == -1);
         CHECK(emud_tb_register_exec_cb(tb, NULL, NULL) == -1);
         CHECK(emud_insn_register_exec_cb(insn, NULL, NULL) == -1);
         CHECK(emud_insn_register_mem_cb(insn, on_mem, 0, NULL) == -1);

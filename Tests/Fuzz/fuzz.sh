@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# emud: builds and runs the libFuzzer harnesses under Tests/Fuzz. GPL-2.0-or-later.
+#
+#   Tests/Fuzz/fuzz.sh build [NAME...]   build the harnesses (all when no NAME)
+#   Tests/Fuzz/fuzz.sh ci    [NAME...]   each harness: every committed seed and reproducer, then
+#                                        FUZZ_RUNS inputs in all (default 20000) from a fixed seed
+#   Tests/Fuzz/fuzz.sh run   [NAME...]   each harness for FUZZ_SECONDS (default 60), one at a time,
+#                                        growing a private corpus in .build/fuzz/NAME/corpus
+#
+# A harness is a directory Tests/Fuzz/NAME holding Harness.swift (it defines LLVMFuzzerTestOneInput),
+# `sources` (the files under Sources/ it is compiled with, one glob a line: no module is imported,
+# so internal API is reachable without @testable), `corpus/` (hand-written seeds, committed) and, once
+# a bug has been found, `crashes/` (reproducers, replayed by `ci` so a fixed bug stays fixed).
+# Each harness is one swiftc invocation with -sanitize=fuzzer,address into .build/fuzz/NAME, rebuilt
+# only when one of its inputs changed.
+#
+# A line `swiftpm: MODULE...` in `sources` imports those modules (swift-nio's NIOCore, say) from the
+# release build that `make release` leaves in .build: their objects are linked as they are, without
+# coverage, and only the emud sources are instrumented.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+FUZZ_DIR="$ROOT/Tests/Fuzz"
+OUT="$ROOT/.build/fuzz"
+SWIFTC=${SWIFTC:-swiftc}
+FUZZ_RUNS=${FUZZ_RUNS:-20000}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_SEED=${FUZZ_SEED:-1}
+# Options for every run: one input may take a second at most, and memory stays bounded.
+COMMON_OPTIONS=(-timeout=10 -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1)
+# Recording a stack for every allocation costs more than the code under test; a crash report still
+# has the faulting stack (replay with ASAN_OPTIONS= to get allocation stacks too).
+export ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=0}
+
+die() { echo "fuzz: $*" >&2; exit 1; }
+
+all_harnesses() {
+    local dir
+    for dir in "$FUZZ_DIR"/*/; do
+        [[ -f "$dir/Harness.swift" ]] && basename "$dir"
+    done
+}
+
+# The Sources files a harness is compiled with, and the SwiftPM modules it imports.
+harness_sources() {
+    local name=$1 line
+    while IFS= read -r line || [[ -n $line ]]; do
+        line=${line%%#*}
+        line=$(echo "$line" | xargs)
+        [[ -z $line || $line == swiftpm:* ]] && continue
+        # shellcheck disable=SC2206 # the glob is meant to expand
+        local files=($ROOT/$line)
+        [[ -e ${files[0]} ]] || die "$name: '$line' in Tests/Fuzz/$name/sources matches no file"
+        printf '%s\n' "${files[@]}"
+    done <"$FUZZ_DIR/$name/sources"
+}
+
+harness_swiftpm_modules() {
+    sed -n 's/#.*//; s/^[[:space:]]*swiftpm:[[:space:]]*//p' "$FUZZ_DIR/$1/sources" | xargs
+}
+
+# Compiler and linker flags that import MODULE... from the release build, with the objects of the
+# modules they need. SwiftPM's own build description says which objects and clang module maps
+# that release build used, so nothing here lists swift-nio's internals.
+swiftpm_flags() {
+    local bin
+    bin=$(cd "$ROOT" && swift build -c release --show-bin-path)
+    [[ -d "$bin/Modules" ]] || die "no release build in $bin; run 'make release' first"
+    local module missing=""
+    for module in "$@"; do
+        [[ -f "$bin/Modules/$module.swiftmodule" ]] || missing="$missing $module"
+    done
+    [[ -z $missing ]] || die "the release build in $bin has no module$missing; run 'make release' first"
+    echo "-I" "$bin/Modules"
+    local map
+    for map in "$bin"/*.build/module.modulemap "$ROOT"/.build/checkouts/*/Sources/*/include/module.modulemap; do
+        [[ -f $map ]] && echo "-Xcc" "-fmodule-map-file=$map"
+    done
+    local include
+    for include in "$ROOT"/.build/checkouts/*/Sources/*/include; do
+        echo "-Xcc" "-I$include"
+    done
+    # Every object of the dependencies' targets: those of the package's own targets and of
+    # executables (which define main) stay out; the harness compiles the emud sources itself.
+    local objects
+    objects=$(find "$bin" -maxdepth 2 -path "$bin/*.build/*.o" \
+        | grep -v -E "/(Machine|Plugins|GDBStub|Control|emud|CAtomic128|CEmudPlugin)\.build/" \
+        | grep -v -E "/[^/]*(Tests|-tool|PackageDiscoveredTests|PackageTests|generate_[a-z_]*)\.build/" \
+        | grep -v -E "/(main|runner)\.swift\.o$" | sort)
+    [[ -n $objects ]] || die "no dependency objects in $bin; run 'make release' first"
+    echo "$objects"
+}
+
+build_one() {
+    local name=$1
+    local dir="$FUZZ_DIR/$name" out="$OUT/$name"
+    [[ -f "$dir/Harness.swift" ]] || die "no harness Tests/Fuzz/$name/Harness.swift"
+    command -v "$SWIFTC" >/dev/null || die "$SWIFTC not found on PATH (expected /opt/swift/usr/bin)"
+    mkdir -p "$out"
+    local sources=("$dir"/*.swift)
+    mapfile -t -O ${#sources[@]} sources < <(harness_sources "$name")
+    local flags=(-sanitize=fuzzer,address -parse-as-library -O -g -swift-version 5 -use-ld=lld -module-name "Fuzz_${name//-/_}")
+    local modules
+    modules=$(harness_swiftpm_modules "$name")
+    if [[ -n $modules ]]; then
+        # shellcheck disable=SC2086 # one module name a word
+        mapfile -t -O ${#flags[@]} flags < <(swiftpm_flags $modules | tr ' ' '\n')
+    fi
+    local stamp
+    stamp=$( { "$SWIFTC" --version 2>&1; printf '%s\n' "${flags[@]}"; cat "${sources[@]}"; } | sha256sum | cut -d' ' -f1)
+    if [[ -x "$out/fuzz-$name" && -f "$out/stamp" && $(cat "$out/stamp") == "$stamp" ]]; then
+        return 0
+    fi
+    echo "fuzz: building $name (${#sources[@]} files)"
+    rm -f "$out/stamp"
+    (cd "$out" && "$SWIFTC" "${flags[@]}" -o "$out/fuzz-$name" "${sources[@]}") \
+        || die "$name: the harness does not build (command: $SWIFTC ${flags[*]} -o $out/fuzz-$name ...)"
+    echo "$stamp" >"$out/stamp"
+}
+
+# Runs one harness; on a finding, says where the input is and how to replay it, and fails.
+run_one() {
+    local name=$1; shift
+    local out="$OUT/$name" log="$OUT/$name/last-run.log"
+    local seeds=("$FUZZ_DIR/$name/corpus")
+    [[ -d "$FUZZ_DIR/$name/crashes" ]] && seeds+=("$FUZZ_DIR/$name/crashes")
+    [[ -d "${seeds[0]}" ]] || die "$name has no seed corpus Tests/Fuzz/$name/corpus"
+    mkdir -p "$out/corpus"
+    echo "fuzz: $name $*"
+    local status=0
+    # New inputs go to the first directory (private to this build tree); the committed seeds are read only.
+    nice -n "${FUZZ_NICE:-0}" "$out/fuzz-$name" "${COMMON_OPTIONS[@]}" -artifact_prefix="$out/" "$@" \
+        "$out/corpus" "${seeds[@]}" >"$log" 2>&1 || status=$?
+    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done )' "$log" | sed "s/^/fuzz: $name: /" || true
+    if [[ $status != 0 ]]; then
+        tail -n 60 "$log" >&2
+        local artifact
+        artifact=$(grep -oE "Test unit written to [^ ]+" "$log" | tail -n 1 | sed 's/Test unit written to //')
+        echo "fuzz: FAILED: harness '$name' found an input that crashes, hangs or exhausts memory (full log: $log)." >&2
+        if [[ -n $artifact ]]; then
+            echo "fuzz: the input is $artifact; replay it with:" >&2
+            echo "fuzz:     $out/fuzz-$name $artifact" >&2
+            echo "fuzz: keep it as a regression input: cp $artifact Tests/Fuzz/$name/crashes/" >&2
+        fi
+        return 1
+    fi
+}
+
+command=${1:-}
+[[ $# -gt 0 ]] && shift
+names=("$@")
+[[ ${#names[@]} -gt 0 ]] || mapfile -t names < <(all_harnesses)
+case $command in
+build)
+    for name in "${names[@]}"; do build_one "$name"; done
+    ;;
+ci)
+    for name in "${names[@]}"; do build_one "$name"; done
+    failed=()
+    for name in "${names[@]}"; do
+        run_one "$name" -runs="$FUZZ_RUNS" -seed="$FUZZ_SEED" || failed+=("$name")
+    done
+    [[ ${#failed[@]} == 0 ]] || die "FAILED: ${failed[*]} (see the messages above for each input and how to replay it)"
+    echo "fuzz: ${#names[@]} harnesses ran $FUZZ_RUNS inputs each without a finding"
+    ;;
+run)
+    for name in "${names[@]}"; do build_one "$name"; done
+    failed=()
+    for name in "${names[@]}"; do
+        run_one "$name" -max_total_time="$FUZZ_SECONDS" || failed+=("$name")
+    done
+    [[ ${#failed[@]} == 0 ]] || die "FAILED: ${failed[*]} (see the messages above for each input and how to replay it)"
+    ;;
+*)
+    die "usage: $0 build|ci|run [NAME...] (FUZZ_RUNS=$FUZZ_RUNS for ci, FUZZ_SECONDS=$FUZZ_SECONDS for run)"
+    ;;
+esac
