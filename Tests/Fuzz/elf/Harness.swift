@@ -1,0 +1,24 @@
+// emud: a libFuzzer harness for the ELF loader, which reads the guest image a client names.
+// GPL-2.0-or-later.
+//
+// The input is an image file's contents. Checked on every input: nothing traps; an accepted image
+// has at least one segment, and no segment holds more file bytes than its memory size.
+
+func check(_ condition: Bool, _ message: @autoclosure () -> String) {
+    if !condition { fatalError("elf: property violated: \(message())") }
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
+    let bytes = Array(UnsafeBufferPointer(start: data, count: count))
+    guard let image = try? ELFLoader.parse(bytes, path: "fuzz.elf") else { return 0 }
+    check(!image.segments.isEmpty, "an image without segments was accepted")
+    for segment in image.segments {
+        check(UInt64(segment.bytes.count) <= segment.memorySize,
+              "segment at \(segment.address) has \(segment.bytes.count) file bytes but memory size \(segment.memorySize)")
+    }
+    _ = image.end
+    _ = image.symbol(at: image.entry)
+    for symbol in image.symbols.prefix(16) { _ = image.symbol(at: symbol.address) }
+    return 0
+}
