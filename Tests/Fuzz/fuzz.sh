@@ -16,7 +16,7 @@
 #
 # A line `swiftpm: MODULE...` in `sources` imports those modules (swift-nio's NIOCore, say) from the
 # release build that `make release` leaves in .build: their objects are linked as they are, without
-# coverage, and only the emud sources are instrumented.
+# coverage; only the emud sources are instrumented.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -59,18 +59,16 @@ harness_swiftpm_modules() {
     sed -n 's/#.*//; s/^[[:space:]]*swiftpm:[[:space:]]*//p' "$FUZZ_DIR/$1/sources" | xargs
 }
 
-# Compiler and linker flags that import MODULE... from the release build, with the objects of the
-# modules they need. SwiftPM's own build description says which objects and clang module maps
-# that release build used, so nothing here lists swift-nio's internals.
+# Compiler and linker flags that import MODULE... from the release build (`make release`). The
+# dependencies' objects go into one static archive, so the linker takes only the ones the harness
+# needs and no list of swift-nio's internal targets is kept here.
 swiftpm_flags() {
-    local bin
-    bin=$(cd "$ROOT" && swift build -c release --show-bin-path)
-    [[ -d "$bin/Modules" ]] || die "no release build in $bin; run 'make release' first"
+    local bin="$ROOT/.build/release"
     local module missing=""
     for module in "$@"; do
         [[ -f "$bin/Modules/$module.swiftmodule" ]] || missing="$missing $module"
     done
-    [[ -z $missing ]] || die "the release build in $bin has no module$missing; run 'make release' first"
+    [[ -z $missing ]] || die "no module$missing in the release build $bin; run 'make release' first"
     echo "-I" "$bin/Modules"
     local map
     for map in "$bin"/*.build/module.modulemap "$ROOT"/.build/checkouts/*/Sources/*/include/module.modulemap; do
@@ -78,17 +76,23 @@ swiftpm_flags() {
     done
     local include
     for include in "$ROOT"/.build/checkouts/*/Sources/*/include; do
-        echo "-Xcc" "-I$include"
+        [[ -d $include ]] && echo "-Xcc" "-I$include"
     done
-    # Every object of the dependencies' targets: those of the package's own targets and of
-    # executables (which define main) stay out; the harness compiles the emud sources itself.
-    local objects
-    objects=$(find "$bin" -maxdepth 2 -path "$bin/*.build/*.o" \
-        | grep -v -E "/(Machine|Plugins|GDBStub|Control|emud|CAtomic128|CEmudPlugin)\.build/" \
-        | grep -v -E "/[^/]*(Tests|-tool|PackageDiscoveredTests|PackageTests|generate_[a-z_]*)\.build/" \
-        | grep -v -E "/(main|runner)\.swift\.o$" | sort)
-    [[ -n $objects ]] || die "no dependency objects in $bin; run 'make release' first"
-    echo "$objects"
+    # The package's own targets stay out: the harness compiles the emud sources it tests itself.
+    local objects=() archive="$OUT/swiftpm/libswiftpm-dependencies.a"
+    mapfile -d "" objects < <(find "$bin"/ -path "*.build/*" -name "*.o" -print0 \
+        | grep -z -v -E "/(Machine|Plugins|GDBStub|Control|emud|CAtomic128|CEmudPlugin)\.build/" | sort -z)
+    [[ ${#objects[@]} -gt 0 ]] || die "no dependency objects in $bin; run 'make release' first"
+    local stamp
+    stamp=$(stat -c '%n %s %Y' "${objects[@]}" | sha256sum | cut -d' ' -f1)
+    if [[ ! -f $archive || $(cat "$archive.stamp" 2>/dev/null) != "$stamp" ]]; then
+        mkdir -p "$OUT/swiftpm"
+        rm -f "$archive"
+        # q, not r: objects of different targets may share a file name and must all stay.
+        ar qcs "$archive" "${objects[@]}" || die "cannot archive the release build's objects into $archive"
+        echo "$stamp" >"$archive.stamp"
+    fi
+    echo "$archive"
 }
 
 build_one() {
@@ -103,11 +107,18 @@ build_one() {
     local modules
     modules=$(harness_swiftpm_modules "$name")
     if [[ -n $modules ]]; then
+        local extra
         # shellcheck disable=SC2086 # one module name a word
-        mapfile -t -O ${#flags[@]} flags < <(swiftpm_flags $modules | tr ' ' '\n')
+        extra=$(swiftpm_flags $modules) || exit 1
+        mapfile -t -O ${#flags[@]} flags < <(tr ' ' '\n' <<<"$extra")
     fi
     local stamp
-    stamp=$( { "$SWIFTC" --version 2>&1; printf '%s\n' "${flags[@]}"; cat "${sources[@]}"; } | sha256sum | cut -d' ' -f1)
+    stamp=$( {
+        "$SWIFTC" --version 2>&1
+        printf '%s\n' "${flags[@]}"
+        cat "${sources[@]}"
+        [[ -z $modules ]] || cat "$OUT/swiftpm/libswiftpm-dependencies.a.stamp"
+    } | sha256sum | cut -d' ' -f1)
     if [[ -x "$out/fuzz-$name" && -f "$out/stamp" && $(cat "$out/stamp") == "$stamp" ]]; then
         return 0
     fi
