@@ -14,6 +14,7 @@
 # Each harness is one swiftc invocation with -sanitize=fuzzer,address into .build/fuzz/NAME, rebuilt
 # only when one of its inputs changed.
 #
+# A line `swiftc: FLAG...` in `sources` adds compiler flags (those Package.swift gives the target).
 # A line `swiftpm: MODULE...` in `sources` imports those modules (swift-nio's NIOCore, say) from the
 # release build that `make release` leaves in .build: their objects are linked as they are, without
 # coverage; only the emud sources are instrumented.
@@ -47,7 +48,7 @@ harness_sources() {
     while IFS= read -r line || [[ -n $line ]]; do
         line=${line%%#*}
         line=$(echo "$line" | xargs)
-        [[ -z $line || $line == swiftpm:* ]] && continue
+        [[ -z $line || $line == swiftpm:* || $line == swiftc:* ]] && continue
         # shellcheck disable=SC2206 # the glob is meant to expand
         local files=($ROOT/$line)
         [[ -e ${files[0]} ]] || die "$name: '$line' in Tests/Fuzz/$name/sources matches no file"
@@ -57,6 +58,10 @@ harness_sources() {
 
 harness_swiftpm_modules() {
     sed -n 's/#.*//; s/^[[:space:]]*swiftpm:[[:space:]]*//p' "$FUZZ_DIR/$1/sources" | xargs
+}
+
+harness_swiftc_flags() {
+    sed -n 's/#.*//; s/^[[:space:]]*swiftc:[[:space:]]*//p' "$FUZZ_DIR/$1/sources" | xargs
 }
 
 # Compiler and linker flags that import MODULE... from the release build (`make release`). The
@@ -81,7 +86,7 @@ swiftpm_flags() {
     # The package's own targets stay out: the harness compiles the emud sources it tests itself.
     local objects=() archive="$OUT/swiftpm/libswiftpm-dependencies.a"
     mapfile -d "" objects < <(find "$bin"/ -path "*.build/*" -name "*.o" -print0 \
-        | grep -z -v -E "/(Machine|Plugins|GDBStub|Control|emud|CAtomic128|CEmudPlugin)\.build/" | sort -z)
+        | grep -z -v -E "/(Machine|Plugins|GDBStub|Control|emud)\.build/" | sort -z)
     [[ ${#objects[@]} -gt 0 ]] || die "no dependency objects in $bin; run 'make release' first"
     local stamp
     stamp=$(stat -c '%n %s %Y' "${objects[@]}" | sha256sum | cut -d' ' -f1)
@@ -103,7 +108,11 @@ build_one() {
     mkdir -p "$out"
     local sources=("$dir"/*.swift)
     mapfile -t -O ${#sources[@]} sources < <(harness_sources "$name")
-    local flags=(-sanitize=fuzzer,address -parse-as-library -O -g -swift-version 5 -use-ld=lld -module-name "Fuzz_${name//-/_}")
+    local flags=(-sanitize=fuzzer,address -parse-as-library -O -wmo -num-threads 2 -g -swift-version 5 -use-ld=lld -suppress-warnings -module-name "Fuzz_${name//-/_}")
+    local own_flags
+    own_flags=$(harness_swiftc_flags "$name")
+    # shellcheck disable=SC2206 # one flag a word
+    [[ -z $own_flags ]] || flags+=($own_flags)
     local modules
     modules=$(harness_swiftpm_modules "$name")
     if [[ -n $modules ]]; then
