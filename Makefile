@@ -11,7 +11,7 @@ export EMUD_GUESTS := $(CURDIR)/$(BUILD)/guests
 export EMUD_PLUGINS := $(CURDIR)/$(BUILD)/plugins
 export EMUD_ROOT := $(CURDIR)
 
-.PHONY: all deps release guests plugins run test bench install clean
+.PHONY: all deps release guests plugins run test bench install clean fuzz fuzz-ci soak
 
 all: release
 
@@ -60,6 +60,25 @@ test: release guests plugins
 	@# One test at a time: several suites block threads while guests run, and Swift concurrency has only as
 	@# many threads as cores here; running them side by side starved the NIO-based tests.
 	$(SWIFT) test --skip-build --no-parallel
+	@$(MAKE) --no-print-directory fuzz-ci
+
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?= 20000
+# The libFuzzer harnesses in Tests/Fuzz, each for FUZZ_SECONDS, one after another; each keeps the inputs it
+# found in .build/fuzz/NAME/corpus for the next run. A finding stops with the input's path and how to replay it.
+fuzz: release
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) Tests/Fuzz/fuzz.sh run
+
+# What `make test` runs: each harness over its committed seeds and reproducers, then FUZZ_RUNS inputs from a
+# fixed random seed, so that a change that breaks a parser fails here even without a fuzzing campaign.
+fuzz-ci: release
+	@FUZZ_RUNS=$(FUZZ_RUNS) Tests/Fuzz/fuzz.sh ci
+
+SOAK_CYCLES ?= 1000
+# Outside `make test` (about ten minutes): SOAK_CYCLES machine create / plugin load / unload / destroy cycles
+# against one daemon, failing if its resident memory or descriptors grow (Tests/Soak/soak.sh has the slack).
+soak: release guests plugins
+	@SOAK_CYCLES=$(SOAK_CYCLES) Tests/Soak/soak.sh
 
 bench: release guests plugins
 	@Tests/Bench/run-bench.sh
