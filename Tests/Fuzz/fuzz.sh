@@ -140,17 +140,24 @@ build_one() {
 
 # Runs one harness; on a finding, says where the input is and how to replay it, and fails.
 run_one() {
-    local name=$1; shift
+    local mode=$1 name=$2
+    shift 2
     local out="$OUT/$name" log="$OUT/$name/last-run.log"
     local seeds=("$FUZZ_DIR/$name/corpus")
     [[ -d "$FUZZ_DIR/$name/crashes" ]] && seeds+=("$FUZZ_DIR/$name/crashes")
     [[ -d "${seeds[0]}" ]] || die "$name has no seed corpus Tests/Fuzz/$name/corpus"
-    mkdir -p "$out/corpus"
+    # New inputs go to the first directory; the committed seeds are only read. `run` keeps what it finds
+    # for the next run; `ci` starts from the committed seeds alone every time, so that it is repeatable.
+    local found="$out/corpus"
+    if [[ $mode == ci ]]; then
+        found="$out/ci-corpus"
+        rm -rf "$found"
+    fi
+    mkdir -p "$found"
     echo "fuzz: $name $*"
     local status=0
-    # New inputs go to the first directory (private to this build tree); the committed seeds are read only.
     nice -n "${FUZZ_NICE:-0}" "$out/fuzz-$name" "${COMMON_OPTIONS[@]}" -artifact_prefix="$out/" "$@" \
-        "$out/corpus" "${seeds[@]}" >"$log" 2>&1 || status=$?
+        "$found" "${seeds[@]}" >"$log" 2>&1 || status=$?
     grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done )' "$log" | sed "s/^/fuzz: $name: /" || true
     if [[ $status != 0 ]]; then
         tail -n 60 "$log" >&2
@@ -178,7 +185,7 @@ ci)
     for name in "${names[@]}"; do build_one "$name"; done
     failed=()
     for name in "${names[@]}"; do
-        run_one "$name" -runs="$FUZZ_RUNS" -seed="$FUZZ_SEED" || failed+=("$name")
+        run_one ci "$name" -runs="$FUZZ_RUNS" -seed="$FUZZ_SEED" || failed+=("$name")
     done
     [[ ${#failed[@]} == 0 ]] || die "FAILED: ${failed[*]} (see the messages above for each input and how to replay it)"
     echo "fuzz: ${#names[@]} harnesses ran $FUZZ_RUNS inputs each without a finding"
@@ -187,7 +194,7 @@ run)
     for name in "${names[@]}"; do build_one "$name"; done
     failed=()
     for name in "${names[@]}"; do
-        run_one "$name" -max_total_time="$FUZZ_SECONDS" || failed+=("$name")
+        run_one run "$name" -max_total_time="$FUZZ_SECONDS" || failed+=("$name")
     done
     [[ ${#failed[@]} == 0 ]] || die "FAILED: ${failed[*]} (see the messages above for each input and how to replay it)"
     ;;
