@@ -4,14 +4,17 @@ SWIFT ?= swift
 BUILD := build
 EMUD := .build/release/emud
 APT_PACKAGES := qemu-system-arm qemu-user gdb-multiarch gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
-                libcapstone-dev libsystemd-dev pkg-config systemd bc
+                libcapstone-dev libsystemd-dev pkg-config systemd bc python3-venv python3-pip
 CROSS ?= aarch64-linux-gnu-
 export EMUD_BIN := $(CURDIR)/$(EMUD)
 export EMUD_GUESTS := $(CURDIR)/$(BUILD)/guests
 export EMUD_PLUGINS := $(CURDIR)/$(BUILD)/plugins
 export EMUD_ROOT := $(CURDIR)
+PYENV := $(CURDIR)/$(BUILD)/pyenv
+# QEMU's own QMP client library, which the tests drive the control socket with.
+export EMUD_PYTHON := $(PYENV)/bin/python
 
-.PHONY: all deps release guests plugins run test bench install clean fuzz fuzz-ci soak
+.PHONY: all deps release guests plugins pyenv run test bench install clean fuzz fuzz-ci soak
 
 all: release
 
@@ -42,7 +45,7 @@ DEMO := $(CURDIR)/$(BUILD)/demo
 # 127.0.0.1:1234 and the insn plugin loaded. Ctrl-C stops it gracefully.
 run: release guests plugins
 	@mkdir -p $(DEMO)
-	@printf '%s\n' '{ "control": "$(DEMO)/emud.sock", "log_target": "stderr",' \
+	@printf '%s\n' '{ "control": "$(DEMO)/emud.sock", "log_target": "stderr", "plugin_dirs": [ "$(EMUD_PLUGINS)" ],' \
 	  '  "machines": [ { "id": "demo", "image": "$(EMUD_GUESTS)/demo-forever.elf", "cpus": 1, "memory": "128M",' \
 	  '    "gdb": "tcp::1234", "console": "stdout",' \
 	  '    "plugins": [ { "path": "$(EMUD_PLUGINS)/libinsn.so", "args": ["inline=on"] } ] } ] }' > $(DEMO)/emud.json
@@ -55,7 +58,12 @@ run: release guests plugins
 	@echo "== Ctrl-C stops the daemon =="
 	$(EMUD) daemon --config $(DEMO)/emud.json
 
-test: release guests plugins
+# A Python environment with qemu.qmp from PyPI (QEMU's own QMP client), made once.
+pyenv: deps
+	@test -x $(PYENV)/bin/python && $(PYENV)/bin/python -c 'import qemu.qmp' 2>/dev/null || { \
+	  python3 -m venv $(PYENV) && $(PYENV)/bin/pip install -q 'qemu.qmp>=0.0.3'; }
+
+test: release guests plugins pyenv
 	$(SWIFT) build --build-tests
 	@# One test at a time: several suites block threads while guests run, and Swift concurrency has only as
 	@# many threads as cores here; running them side by side starved the NIO-based tests.

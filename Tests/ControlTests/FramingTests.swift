@@ -6,17 +6,23 @@ import Testing
 @testable import Control
 
 @Suite struct FramingTests {
-    static let stream = Array("{\"execute\":\"a\"}\r\n\n  \n{\"execute\":\"é\",\"id\":[1,{\"x\":\"\\n\"}]}\nlast\n".utf8)
-    static let expected = ["{\"execute\":\"a\"}", "", "  ", "{\"execute\":\"é\",\"id\":[1,{\"x\":\"\\n\"}]}", "last"]
+    /// Newline-separated, blank lines, values joined with nothing between them (as QEMU's Python client sends),
+    /// brackets and quotes inside strings, escaped quotes, a bare word, a stray bracket.
+    static let stream = Array(("{\"execute\":\"a\"}\r\n\n  \n{\"execute\":\"é\",\"id\":[1,{\"x\":\"\\n\"}]}\nlast\n"
+        + "{\"execute\":\"qmp_capabilities\"}{\"execute\":\"b\",\"arguments\":{\"s\":\"}{[\\\"\"}}[1,2] \"text\"}7\n").utf8)
+    static let expected = [
+        "{\"execute\":\"a\"}", "{\"execute\":\"é\",\"id\":[1,{\"x\":\"\\n\"}]}", "last",
+        "{\"execute\":\"qmp_capabilities\"}", "{\"execute\":\"b\",\"arguments\":{\"s\":\"}{[\\\"\"}}", "[1,2]", "\"text\"", "}", "7",
+    ]
 
-    /// Feeds `chunks` in order, collecting every line the framer releases.
+    /// Feeds `chunks` in order, collecting every value the framer releases.
     private func frame(_ chunks: [[UInt8]], maximum: Int = 1 << 20) throws -> [String] {
-        var framer = ControlLineFramer(maximumLineLength: maximum)
+        var framer = ControlMessageFramer(maximumMessageLength: maximum)
         var buffer = ByteBuffer()
         var lines: [String] = []
         for chunk in chunks {
             buffer.writeBytes(chunk)
-            while let line = try framer.nextLine(from: &buffer) { lines.append(String(buffer: line)) }
+            while let line = try framer.nextMessage(from: &buffer) { lines.append(String(buffer: line)) }
             buffer.discardReadBytes()
         }
         return lines
@@ -47,28 +53,46 @@ import Testing
         }
     }
 
-    @Test func lineOfExactlyTheLimitIsAccepted() throws {
+    @Test func valueOfExactlyTheLimitIsAccepted() throws {
         let line = [UInt8](repeating: UInt8(ascii: "x"), count: 64)
         #expect(try frame([line, [0x0A]], maximum: 64) == [String(repeating: "x", count: 64)])
+        let object = Array(("{\"a\":\"" + String(repeating: "y", count: 56) + "\"}").utf8)
+        #expect(object.count == 64)
+        #expect(try frame([object], maximum: 64) == [String(decoding: object, as: UTF8.self)])
     }
 
-    @Test func overlongLineFailsBeforeItsNewline() {
+    @Test func overlongValueFailsBeforeItsEnd() {
+        let object = Array(("{\"a\":\"" + String(repeating: "y", count: 80)).utf8)
+        #expect(throws: ControlFramingError(maximumMessageLength: 64)) { try frame([object], maximum: 64) }
+        #expect(throws: ControlFramingError(maximumMessageLength: 64)) { try frame(object.map { [$0] }, maximum: 64) }
         let line = [UInt8](repeating: UInt8(ascii: "x"), count: 65)
-        #expect(throws: ControlFramingError(maximumLineLength: 64)) { try frame([line], maximum: 64) }
-        #expect(throws: ControlFramingError(maximumLineLength: 64)) { try frame(line.map { [$0] }, maximum: 64) }
-        #expect(throws: ControlFramingError(maximumLineLength: 64)) { try frame([line + [0x0A]], maximum: 64) }
+        #expect(throws: ControlFramingError(maximumMessageLength: 64)) { try frame([line], maximum: 64) }
+        #expect(throws: ControlFramingError(maximumMessageLength: 64)) { try frame(line.map { [$0] }, maximum: 64) }
+        #expect(throws: ControlFramingError(maximumMessageLength: 64)) { try frame([line + [0x0A]], maximum: 64) }
     }
 
-    @Test func partialLineIsKeptAcrossCalls() throws {
-        var framer = ControlLineFramer(maximumLineLength: 100)
-        var buffer = ByteBuffer(string: "abc")
-        #expect(try framer.nextLine(from: &buffer) == nil)
-        #expect(buffer.readableBytes == 3)
-        buffer.writeString("def\nxy")
-        #expect(try framer.nextLine(from: &buffer).map { String(buffer: $0) } == "abcdef")
-        #expect(try framer.nextLine(from: &buffer) == nil)
-        buffer.writeString("z\n")
-        #expect(try framer.nextLine(from: &buffer).map { String(buffer: $0) } == "xyz")
+    @Test func partialValueIsKeptAcrossCalls() throws {
+        var framer = ControlMessageFramer(maximumMessageLength: 100)
+        var buffer = ByteBuffer(string: "  {\"a\":")
+        #expect(try framer.nextMessage(from: &buffer) == nil)
+        #expect(buffer.readableBytes == 5)
+        buffer.writeString("[1]}{\"b\"")
+        #expect(try framer.nextMessage(from: &buffer).map { String(buffer: $0) } == "{\"a\":[1]}")
+        #expect(try framer.nextMessage(from: &buffer) == nil)
+        buffer.writeString(":2}")
+        #expect(try framer.nextMessage(from: &buffer).map { String(buffer: $0) } == "{\"b\":2}")
+        #expect(try framer.nextMessage(from: &buffer) == nil)
+        #expect(buffer.readableBytes == 0)
+    }
+
+    @Test func whitespaceAloneNeverGrowsTheBuffer() throws {
+        var framer = ControlMessageFramer(maximumMessageLength: 16)
+        var buffer = ByteBuffer()
+        for _ in 0..<1000 {
+            buffer.writeString("   \n\t\r\n")
+            #expect(try framer.nextMessage(from: &buffer) == nil)
+            #expect(buffer.readableBytes == 0)
+        }
     }
 }
 

@@ -147,7 +147,7 @@ final class RawConnection {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
-                        ByteToMessageHandler(ControlLineDecoder(maximumLineLength: 64 << 20)),
+                        ByteToMessageHandler(ControlMessageDecoder(maximumMessageLength: 64 << 20)),
                         LineCollector(continuation))
                 }
             }

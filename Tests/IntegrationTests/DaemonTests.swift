@@ -366,7 +366,7 @@ final class DaemonProcess: @unchecked Sendable {
     static func emud(_ environment: GuestTestEnvironment, control: String, _ extra: [String] = [],
                      processEnvironment: [String: String] = daemonEnvironment()) throws -> DaemonProcess {
         try DaemonProcess(executable: environment.emud,
-                          arguments: ["daemon", "--control", control, "--log-target=stderr"] + extra,
+                          arguments: ["daemon", "--control", control, "--log-target=stderr"] + trustedPluginArguments() + extra,
                           environment: processEnvironment)
     }
 
@@ -440,9 +440,28 @@ final class DaemonProcess: @unchecked Sendable {
     }
 }
 
-/// The instruction-count sample plugin (contrib/plugins/insn.c), built once per test process.
+/// The directory `make plugins` built the sample plugins into (EMUD_PLUGINS): the one the test daemons trust,
+/// as `make run`'s daemon does.
+func builtPluginDirectory() throws -> String {
+    guard let directory = ProcessInfo.processInfo.environment["EMUD_PLUGINS"], !directory.isEmpty else {
+        throw TestEnvironmentError(description: "EMUD_PLUGINS is not set: run `make test`, which builds the sample plugins into build/plugins")
+    }
+    return directory
+}
+
+/// `--plugin-dir` for test daemons: they load plugins only from the built sample directory.
+func trustedPluginArguments() -> [String] {
+    (try? builtPluginDirectory()).map { ["--plugin-dir", $0] } ?? []
+}
+
+/// The instruction-count sample plugin (contrib/plugins/insn.c) as `make plugins` built it, in the directory the
+/// test daemons trust.
 func insnPluginPath() async throws -> String {
-    try await SamplePlugins.get().path("insn")
+    let path = (try builtPluginDirectory() as NSString).appendingPathComponent("libinsn.so")
+    guard FileManager.default.fileExists(atPath: path) else {
+        throw TestEnvironmentError(description: "\(path) is missing: run `make test` (or `make plugins`)")
+    }
+    return path
 }
 
 /// What `emud run ELF` prints on stdout: the reference for a daemon machine's console.

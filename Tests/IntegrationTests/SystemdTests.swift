@@ -477,7 +477,7 @@ struct SystemdTests {
             let socket = directory.file("control.sock")
             // Without --log-target, and not started by systemd (no JOURNAL_STREAM), the log goes to stderr too.
             let daemon = try DaemonProcess(executable: environment.emud,
-                                           arguments: ["daemon", "--control", socket] + (target.map { [$0] } ?? []),
+                                           arguments: ["daemon", "--control", socket] + trustedPluginArguments() + (target.map { [$0] } ?? []),
                                            environment: daemonEnvironment())
             defer { daemon.stop() }
             let client = try await daemon.connect(socket)

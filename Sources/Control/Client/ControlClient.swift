@@ -96,7 +96,7 @@ public final class ControlClient: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
-                        ByteToMessageHandler(ControlLineDecoder(maximumLineLength: 64 << 20)),
+                        ByteToMessageHandler(ControlMessageDecoder(maximumMessageLength: 64 << 20)),
                         ControlClientHandler(endpoint: endpoint, greeting: greeting, events: continuation))
                 }
             }

@@ -10,7 +10,7 @@ struct ControlServices: Sendable {
     var onEvent: @Sendable (ControlServerEvent) -> Void
 }
 
-/// Runs the QMP session of one connection; sits after a ``ControlLineDecoder``.
+/// Runs the QMP session of one connection; sits after a ``ControlMessageDecoder``.
 ///
 /// Guarantees:
 /// - The greeting is the first thing written. Until `qmp_capabilities` succeeds, every other

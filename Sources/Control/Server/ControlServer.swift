@@ -65,7 +65,7 @@ public actor ControlServer {
         /// Sent in the greeting and by `query-version`.
         public var version: ControlVersion
         /// Longest accepted request line, without its newline; a longer one closes the connection.
-        public var maximumLineLength: Int = 1 << 20
+        public var maximumMessageLength: Int = 1 << 20
         /// A connection whose unsent replies and events exceed this many bytes is closed.
         public var maximumPendingOutputBytes: Int = 8 << 20
         /// Requests a connection may have waiting behind the running one before it is no longer read.
@@ -189,7 +189,7 @@ public actor ControlServer {
                         connectionID: id, address: Self.describePeer(channel, isUnix: isUnix), credentials: credentials)
                     try channel.pipeline.syncOperations.addHandlers(
                         ByteToMessageHandler(
-                            ControlLineDecoder(maximumLineLength: services.configuration.maximumLineLength)),
+                            ControlMessageDecoder(maximumMessageLength: services.configuration.maximumMessageLength)),
                         ControlConnectionHandler(services: services, peer: peer))
                 }
             }
