@@ -194,6 +194,67 @@ struct GDBServerTests {
         await server.stop()
     }
 
+    /// Issue 12, item 11: a client that connects and closes without a byte held the seat until its end
+    /// was processed, and the debugger right behind it was refused as "another debugger".
+    @Test func aConnectionThatClosesAtOnceDoesNotTurnTheNextDebuggerAway() async throws {
+        let target = FakeTarget()
+        let server = GDBServer(endpoint: .tcp(host: "127.0.0.1", port: 0), target: target)
+        let address = try #require(try await server.start())
+        for round in 0..<50 {
+            let quitter = try await TestClient.connect(address)
+            await quitter.close()
+            let debugger = try await TestClient.connect(address)
+            try await debugger.send(Array("+".utf8) + frame("qSupported"))
+            let reply = try await debugger.wait(for: "PacketSize=", seconds: 5)
+            #expect(!reply.contains("another debugger"), "round \(round): \(reply)")
+            await debugger.close()
+            if !reply.contains("PacketSize=") { break }
+        }
+        // A second debugger while one is truly attached is still refused.
+        let first = try await TestClient.connect(address)
+        try await first.send(frame("qC"))
+        try await first.wait(for: "$QC1#")
+        let second = try await TestClient.connect(address)
+        try await second.send(frame("qC"))
+        try await second.wait(for: "one gdb connection at a time")
+        #expect(await second.waitForClose())
+        #expect(first.channel.isActive)
+        await server.stop()
+    }
+
+    /// Issue 12, item 6: a client in no-ack mode that pipelines big reads and never reads the replies
+    /// made the stub queue replies without bound. Output waiting to be sent stays under the limit, and
+    /// the server takes the next debugger once that one leaves.
+    @Test func aClientThatStopsReadingIsNotBufferedWithoutBound() async throws {
+        let server = GDBServer(endpoint: .tcp(host: "127.0.0.1", port: 0), target: FakeTarget())
+        let address = try #require(try await server.start())
+        // A client that never reads: its socket's receive buffer fills, then the server's.
+        let flooder = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.autoRead, value: false)
+            .connect(to: address).get()
+        flooder.writeAndFlush(flooder.allocator.buffer(bytes: frame("QStartNoAckMode") + Array("+".utf8)), promise: nil)
+        let read = frame("m40000000,800")  // 4 KiB of reply for 18 bytes of request
+        let batch = [UInt8](Array(repeating: read, count: 1000).joined())
+        let deadline = ContinuousClock.now + .seconds(3)
+        var sent = 0
+        while ContinuousClock.now < deadline, sent < 40 {
+            // Not awaited: once the server stops reading, these wait in the client.
+            flooder.writeAndFlush(flooder.allocator.buffer(bytes: batch), promise: nil)
+            sent += 1
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .seconds(1))
+        let highWater = try await server.pendingOutputHighWater()
+        #expect(highWater > 0)
+        #expect(highWater <= GDBConnectionHandler.outputLimit, "\(highWater) bytes of replies queued")
+        try? await flooder.close()
+
+        let next = try await TestClient.connect(address)
+        try await next.send(frame("qC"))
+        try await next.wait(for: "$QC1#")
+        await server.stop()
+    }
+
     /// The connection handler in an EmbeddedChannel: input one byte at a time, stops through the
     /// reporter, and detach on close.
     @Test func connectionHandlerByteAtATime() async throws {

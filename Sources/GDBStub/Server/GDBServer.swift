@@ -44,7 +44,11 @@ public struct GDBServerError: Error, CustomStringConvertible {
 ///
 /// Guarantees:
 /// - One debugger at a time. A second connection is answered, on its first packet, with an error
-///   packet saying another debugger is attached, then closed; the first session is not touched.
+///   packet saying another debugger is attached, then closed; the first session is not touched. The
+///   seat is decided on that first packet (after a short grace if it is still held), so a connection
+///   that has just ended but whose end is not yet processed does not turn the next debugger away.
+/// - Bounded output per connection: a client that stops reading its replies stops being read, and is
+///   closed if replies still pile up (see ``GDBConnectionHandler``).
 /// - The target is called only from this server's event loop (one thread), never concurrently:
 ///   ``DebugTarget/attach(reporter:)`` when a debugger connects, ``DebugTarget/detach()`` (or `kill`) when
 ///   it leaves or its connection drops, everything else in between.
@@ -107,14 +111,18 @@ public actor GDBServer {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let peer = channel.remoteAddress.map { "\($0)" } ?? "local socket"
-                    if slot.value.client != nil {
-                        onEvent(.clientRefused(peer))
-                        try channel.pipeline.syncOperations.addHandler(RefusalHandler())
-                    } else {
+                    let makeSessionHandler = {
+                        GDBConnectionHandler(
+                            target: target, packetSize: packetSize, peer: peer, slot: slot, onEvent: onEvent)
+                    }
+                    if SeatRequestHandler.seatIsFree(slot.value) {
                         slot.value.client = channel
+                        try channel.pipeline.syncOperations.addHandler(makeSessionHandler())
+                    } else {
                         try channel.pipeline.syncOperations.addHandler(
-                            GDBConnectionHandler(
-                                target: target, packetSize: packetSize, peer: peer, slot: slot, onEvent: onEvent))
+                            SeatRequestHandler(
+                                slot: slot, makeSessionHandler: makeSessionHandler,
+                                onRefused: { onEvent(.clientRefused(peer)) }))
                     }
                 }
             }
@@ -150,7 +158,17 @@ public actor GDBServer {
     }
 }
 
+extension GDBServer {
+    /// The most output any connection of this server has had written but not yet sent.
+    func pendingOutputHighWater() async throws -> Int {
+        let slot = self.slot
+        return try await eventLoop.submit { slot.value.pendingOutputHighWater }.get()
+    }
+}
+
 /// Which connection holds the debugger seat. Only touched on the server's event loop.
 final class ConnectionSlot {
     var client: (any Channel)?
+    /// The most output any connection has had written but not yet sent (for tests).
+    var pendingOutputHighWater = 0
 }

@@ -22,6 +22,9 @@ public enum SessionError: Error, Equatable, Sendable, CustomStringConvertible {
     case tooManyRetransmissions(Int)
     /// gdb stopped acknowledging our packets while asking for more.
     case peerStoppedAcknowledging(queued: Int)
+    /// gdb stopped reading its replies while sending more requests; its connection was closed with
+    /// `limit` bytes of replies unsent.
+    case peerStoppedReading(limit: Int)
 
     public var description: String {
         switch self {
@@ -29,6 +32,8 @@ public enum SessionError: Error, Equatable, Sendable, CustomStringConvertible {
             return "gdb rejected the same packet \(count) times; closing the connection"
         case .peerStoppedAcknowledging(let queued):
             return "gdb left \(queued) packets unacknowledged; closing the connection"
+        case .peerStoppedReading(let limit):
+            return "gdb stopped reading its replies (more than \(limit) bytes unsent); closing the connection"
         }
     }
 }
