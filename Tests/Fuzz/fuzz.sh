@@ -10,7 +10,8 @@
 # A harness is a directory Tests/Fuzz/NAME holding Harness.swift (it defines LLVMFuzzerTestOneInput),
 # `sources` (the files under Sources/ it is compiled with, one glob a line: no module is imported,
 # so internal API is reachable without @testable), `corpus/` (hand-written seeds, committed) and, once
-# a bug has been found, `crashes/` (reproducers, replayed by `ci` so a fixed bug stays fixed).
+# a bug has been found, `crashes/` (reproducers, each replayed whole before fuzzing, so that a fixed bug
+# stays fixed and one not yet fixed keeps failing).
 # Each harness is one swiftc invocation with -sanitize=fuzzer,address into .build/fuzz/NAME, rebuilt
 # only when one of its inputs changed.
 #
@@ -138,14 +139,35 @@ build_one() {
     echo "$stamp" >"$out/stamp"
 }
 
+# Replays the committed reproducers of a harness, each whole and once (a corpus directory would cut
+# inputs at -max_len). Fails, naming the input, while any of them still crashes.
+replay_crashes() {
+    local name=$1 out="$OUT/$1" file failed=0
+    [[ -d "$FUZZ_DIR/$name/crashes" ]] || return 0
+    for file in "$FUZZ_DIR/$name/crashes"/*; do
+        [[ -f $file ]] || continue
+        if ! "$out/fuzz-$name" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$out/replay-" "$file" \
+            >"$out/replay.log" 2>&1; then
+            tail -n 30 "$out/replay.log" >&2
+            echo "fuzz: FAILED: harness '$name' still fails on the committed reproducer ${file#"$ROOT"/} (log: $out/replay.log)." >&2
+            echo "fuzz: replay it with: $out/fuzz-$name ${file#"$ROOT"/}" >&2
+            failed=1
+        fi
+    done
+    return $failed
+}
+
 # Runs one harness; on a finding, says where the input is and how to replay it, and fails.
 run_one() {
     local mode=$1 name=$2
     shift 2
     local out="$OUT/$name" log="$OUT/$name/last-run.log"
-    local seeds=("$FUZZ_DIR/$name/corpus")
-    [[ -d "$FUZZ_DIR/$name/crashes" ]] && seeds+=("$FUZZ_DIR/$name/crashes")
-    [[ -d "${seeds[0]}" ]] || die "$name has no seed corpus Tests/Fuzz/$name/corpus"
+    local seeds="$FUZZ_DIR/$name/corpus"
+    [[ -d $seeds ]] || die "$name has no seed corpus Tests/Fuzz/$name/corpus"
+    # `ci` stops at a reproducer that still fails; `run` reports it and fuzzes for new findings all the same.
+    local replayed=0
+    replay_crashes "$name" || replayed=1
+    [[ $mode == ci && $replayed == 1 ]] && return 1
     # New inputs go to the first directory; the committed seeds are only read. `run` keeps what it finds
     # for the next run; `ci` starts from the committed seeds alone every time, so that it is repeatable.
     local found="$out/corpus"
@@ -157,7 +179,7 @@ run_one() {
     echo "fuzz: $name $*"
     local status=0
     nice -n "${FUZZ_NICE:-0}" "$out/fuzz-$name" "${COMMON_OPTIONS[@]}" -artifact_prefix="$out/" "$@" \
-        "$found" "${seeds[@]}" >"$log" 2>&1 || status=$?
+        "$found" "$seeds" >"$log" 2>&1 || status=$?
     grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done )' "$log" | sed "s/^/fuzz: $name: /" || true
     if [[ $status != 0 ]]; then
         tail -n 60 "$log" >&2
@@ -171,6 +193,7 @@ run_one() {
         fi
         return 1
     fi
+    return $replayed
 }
 
 command=${1:-}
