@@ -27,9 +27,9 @@ static void try_read(const char *name)
     memset(buffer, 0, sizeof buffer);
     uint64_t block[3] = { (uint64_t)h, (uint64_t)(uintptr_t)buffer, sizeof buffer - 1 };
     semihost(SYS_READ, block);
-    char *newline = strchr(buffer, '\n');
-    if (newline)
-        *newline = 0;
+    for (char *c = buffer; *c; c++)
+        if (*c == '\n')
+            *c = 0;
     printf("read %s: %s\n", name, buffer);
     uint64_t close_block[1] = { (uint64_t)h };
     semihost(SYS_CLOSE, close_block);
