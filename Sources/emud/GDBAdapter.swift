@@ -242,6 +242,19 @@ final class GDBAdapter: DebugTarget, @unchecked Sendable {
         return URL(fileURLWithPath: path).standardizedFileURL.path
     }
 
+    /// Read from disk when gdb opens it: the image the machine loaded, nothing else (the stub opens
+    /// only ``execFilePath``).
+    func execFileContents() -> [UInt8]? {
+        guard let path = execFilePath, let data = FileManager.default.contents(atPath: path) else { return nil }
+        return [UInt8](data)
+    }
+
+    /// "CPU 0", "CPU 1"...: the name `info threads` shows, in the numbering the guest's MPIDR uses.
+    func threadDescription(_ thread: Int) -> String? {
+        guard cpu(thread) != nil else { return nil }
+        return "CPU \(thread - 1)"
+    }
+
     var memoryMap: [MemoryRegion]? {
         [MemoryRegion(kind: .ram, start: machine.memory.ramBase, length: machine.memory.ramSize)]
     }

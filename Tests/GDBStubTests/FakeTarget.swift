@@ -13,6 +13,9 @@ final class FakeTarget: DebugTarget, @unchecked Sendable {
         var threads = [1, 2]
         var breakpointKinds = BreakpointKind.all
         var execFilePath: String? = "/srv/guests/hello.elf"
+        /// What Host I/O reads from `execFilePath`: every byte value, escapes included, and more than
+        /// one packet's worth.
+        var execFileContents: [UInt8]? = (0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 8) }
         var memoryMap: [MemoryRegion]? = [MemoryRegion(kind: .ram, start: FakeTarget.ramBase, length: 0x1000)]
         var monitorSupported = true
         var initialStop = StopReason.signal(.trap, thread: 1)
@@ -147,6 +150,8 @@ final class FakeTarget: DebugTarget, @unchecked Sendable {
     func removeBreakpoint(_ breakpoint: Breakpoint) -> Bool { locked { _breakpoints.remove(breakpoint) != nil } }
 
     var execFilePath: String? { options.execFilePath }
+    func execFileContents() -> [UInt8]? { options.execFileContents }
+    func threadDescription(_ thread: Int) -> String? { "CPU \(thread - 1) halted" }
     var memoryMap: [MemoryRegion]? { options.memoryMap }
 
     func monitor(command: String) -> String? {

@@ -120,7 +120,7 @@ struct GDBSessionTests {
     @Test func malformedAndUnknownPackets() {
         let harness = SessionHarness()
         #expect(harness.request("mzz,4") == ["E01"])
-        #expect(harness.request("vFile:setfs:0") == [""])
+        #expect(harness.request("vFile:readlink:2f") == [""])
         #expect(harness.request("qXfer:auxv:read::0,100") == [""])
         #expect(harness.request("qC") == ["QCp1.1"])
         #expect(!harness.closed)
@@ -366,7 +366,8 @@ struct GDBSessionTests {
         #expect(map.contains("<memory type=\"ram\" start=\"0x40000000\" length=\"0x1000\"/>"))
         #expect(map.hasPrefix("<?xml version=\"1.0\"?>\n<!DOCTYPE memory-map"))
         let threads = try #require(readDocument(harness, "qXfer:threads:read::"))
-        #expect(threads == "<?xml version=\"1.0\"?>\n<threads>\n  <thread id=\"p1.1\"/>\n  <thread id=\"p1.2\"/>\n</threads>\n")
+        #expect(threads == "<?xml version=\"1.0\"?>\n<threads>\n  <thread id=\"p1.1\">CPU 0 halted</thread>\n"
+                + "  <thread id=\"p1.2\">CPU 1 halted</thread>\n</threads>\n")
         #expect(harness.request("qXfer:exec-file:read:1:0,1000") == ["l/srv/guests/hello.elf"])
         #expect(harness.request("qXfer:exec-file:read::0,5") == ["m/srv/"])
         #expect(harness.request("qXfer:exec-file:read:2:0,1000") == ["E00"])

@@ -206,8 +206,8 @@ private final class DebugSession: @unchecked Sendable {
 
     enum Endpoint { case unixSocket, tcp }
 
-    /// `emud run --gdb ENDPOINT --wait-gdb gdb-NAME.elf`, once it listens.
-    static func emud(_ debuggee: Debuggee, endpoint: Endpoint = .unixSocket) async throws -> DebugSession {
+    /// `emud run --cpus CPUS --gdb ENDPOINT --wait-gdb gdb-NAME.elf`, once it listens.
+    static func emud(_ debuggee: Debuggee, endpoint: Endpoint = .unixSocket, cpus: Int = 1) async throws -> DebugSession {
         let environment = try GDBTestEnvironment.require()
         let elf = try environment.elf(debuggee)
         let directory = try makeDirectory()
@@ -222,7 +222,7 @@ private final class DebugSession: @unchecked Sendable {
         }
         let machine = try MachineProcess(
             name: "emud", executable: environment.tools.emud,
-            arguments: ["run", "--gdb", gdbOption, "--wait-gdb", elf.path])
+            arguments: ["run", "--cpus", "\(cpus)", "--gdb", gdbOption, "--wait-gdb", elf.path])
         let session = DebugSession(environment: environment, elf: elf, machine: machine, remote: remote, directory: directory)
         // emud says so once the stub listens.
         guard await machine.waitForErrors(containing: "gdb stub on", timeout: 30) else {
@@ -251,8 +251,9 @@ private final class DebugSession: @unchecked Sendable {
     }
 
     /// Runs `gdb-multiarch -q -nx -batch -ex 'target remote …' -x script prog.elf`. The remote timeout
-    /// is long so that a loaded machine does not make gdb give up on a reply.
-    func gdb(_ script: String, timeout: TimeInterval = 60) async throws -> GDBRun {
+    /// is long so that a loaded machine does not make gdb give up on a reply. Without `localFile`, gdb
+    /// gets no program and must find it through the stub.
+    func gdb(_ script: String, localFile: Bool = true, timeout: TimeInterval = 60) async throws -> GDBRun {
         scripts += 1
         let file = directory.appendingPathComponent("script\(scripts).gdb")
         try script.write(to: file, atomically: true, encoding: .utf8)
@@ -261,8 +262,8 @@ private final class DebugSession: @unchecked Sendable {
             [
                 "-q", "-nx", "-batch",
                 "-ex", "set pagination off", "-ex", "set remotetimeout 30",
-                "-ex", "target remote \(remote)", "-x", file.path, elf.path,
-            ],
+                "-ex", "target remote \(remote)", "-x", file.path,
+            ] + (localFile ? [elf.path] : []),
             timeout: timeout)
         return GDBRun(
             output: String(decoding: ending.standardOutput, as: UTF8.self),
@@ -368,6 +369,31 @@ struct GDBTests {
             "#2  0x", " in main () at gdb/target.c:\(mainCall)",
             "Breakpoint 1, leaf (a=6, b=2) at gdb/target.c:\(body)",
             "#0  leaf (a=6, b=2)", "#1  0x", " in middle (n=2)", "#2  0x", " in main ()",
+        ], run.description)
+    }
+
+    /// Issue 12, item 13: gdb warned "remote target does not support file transfer" on every attach.
+    @Test("gdb with no local file reads the image through the stub and names each CPU")
+    func noLocalFile() async throws {
+        let session = try await DebugSession.emud(.target, cpus: 2)
+        defer { session.stop() }
+        let body = try TargetSource.line("leaf-body")
+        let run = try await session.gdb(
+            """
+            info symbol $pc
+            break leaf
+            continue
+            info threads
+            """, localFile: false)
+        expectClean(run, session.machine)
+        let everything = run.output + run.errors
+        #expect(!everything.contains("does not support file transfer"), "\(run)")
+        #expect(!everything.contains("No symbol table"), "\(run)")
+        // Read through the stub, not from the local copy that happens to be on this host.
+        #expect(everything.contains("Reading symbols from target:"), "\(run)")
+        expectInOrder(run.output, [
+            " in section .text", "Breakpoint 1 at 0x", "file gdb/target.c, line \(body).",
+            "Breakpoint 1, leaf (a=3, b=1) at gdb/target.c:\(body)", "Thread 1.1 (CPU 0)", "Thread 1.2 (CPU 1)",
         ], run.description)
     }
 

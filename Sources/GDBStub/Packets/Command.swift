@@ -19,8 +19,8 @@ public struct MalformedPacket: Error, Equatable, Sendable, CustomStringConvertib
 ///
 /// Each packet has its own type with its own parser, in files grouped by subject
 /// (`Registers.swift`, `Memory.swift`, `Resume.swift`, `Threads.swift`, `Breakpoints.swift`,
-/// `Query.swift`, `Xfer.swift`, `Lifecycle.swift`). A packet this stub does not implement parses as
-/// ``unsupported``, which the session answers with the empty reply that tells gdb so.
+/// `Query.swift`, `Xfer.swift`, `HostIO.swift`, `Lifecycle.swift`). A packet this stub does not
+/// implement parses as ``unsupported``, which the session answers with the empty reply that tells gdb so.
 public enum Command: Equatable, Sendable {
     /// `?`
     case haltReason
@@ -50,6 +50,8 @@ public enum Command: Equatable, Sendable {
     case threadInfoFirst
     /// `qsThreadInfo`
     case threadInfoNext
+    /// `qThreadExtraInfo,THREAD`
+    case threadExtraInfo(ThreadExtraInfo)
     /// `qC`
     case currentThread
     /// `qAttached`
@@ -72,6 +74,8 @@ public enum Command: Equatable, Sendable {
     case kill
     /// `vKill;PID`
     case vKill(VKill)
+    /// `vFile:...` (Host I/O)
+    case hostIO(HostIOPacket)
     /// Anything else; answered with an empty packet.
     case unsupported
 
@@ -112,6 +116,9 @@ public enum Command: Equatable, Sendable {
         if payload.hasASCIIPrefix("vKill;") {
             return .vKill(try VKill(body: payload.dropFirst("vKill;".utf8.count)))
         }
+        if payload.hasASCIIPrefix("vFile:") {
+            return try HostIOPacket(body: payload.dropFirst("vFile:".utf8.count)).map(Command.hostIO) ?? .unsupported
+        }
         return .unsupported
     }
 
@@ -129,6 +136,7 @@ public enum Command: Equatable, Sendable {
         if named("qfThreadInfo") { return .threadInfoFirst }
         if named("qsThreadInfo") { return .threadInfoNext }
         if named("qC") { return .currentThread }
+        if named("qThreadExtraInfo") { return .threadExtraInfo(try ThreadExtraInfo(body: rest)) }
         if named("qAttached") { return .attached(try Attached(body: rest)) }
         if named("qOffsets") { return .offsets }
         if named("QStartNoAckMode") { return .startNoAckMode }

@@ -111,3 +111,14 @@ public struct ThreadAlive: Equatable, Sendable {
         thread = try ThreadID(parsing: body, packet: "T")
     }
 }
+
+/// `qThreadExtraInfo,THREAD`: a line of text about a thread, shown by gdb's `info threads`.
+public struct ThreadExtraInfo: Equatable, Sendable {
+    public var thread: ThreadID
+
+    public init(thread: ThreadID) { self.thread = thread }
+
+    init(body: ArraySlice<UInt8>) throws(MalformedPacket) {
+        thread = try ThreadID(parsing: body, packet: "qThreadExtraInfo")
+    }
+}

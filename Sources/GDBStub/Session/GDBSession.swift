@@ -93,6 +93,11 @@ public final class GDBSession {
     private var peerMultiprocess = false
     private var peerSoftwareBreak = false
     private var peerHardwareBreak = false
+    /// Host I/O handles gdb has open: each is a snapshot of the exec file taken at open.
+    private var openFiles: [Int: [UInt8]] = [:]
+
+    /// How many Host I/O handles gdb may hold at once (it needs one or two).
+    public static let maximumOpenFiles = 8
 
     /// The smallest packet size accepted: gdb's first exchanges (qSupported) need about this much.
     public static let minimumPacketSize = 256
@@ -265,6 +270,10 @@ public final class GDBSession {
             send("m" + target.threads.map(formatThread).joined(separator: ","))
         case .threadInfoNext: send("l")
         case .currentThread: send("QC" + formatThread(generalThread))
+        case .threadExtraInfo(let packet):
+            guard let thread = resolve(packet.thread) else { return send(Reply.error) }
+            guard let description = target.threadDescription(thread) else { return send(Reply.empty) }
+            send(Hex.encode(Array(description.utf8)))
         case .attached: send("1")
         case .offsets: send("Text=0;Data=0;Bss=0")
         case .supported(let packet): supported(packet)
@@ -293,6 +302,7 @@ public final class GDBSession {
             phase = .ended
             closeWhenFlushed = true
             target.kill()
+        case .hostIO(let packet): hostIO(packet)
         case .unsupported: send(Reply.empty)
         }
     }
@@ -520,7 +530,8 @@ public final class GDBSession {
             guard let regions = target.memoryMap else { return send(Reply.empty) }
             document = TargetDescription.memoryMap(regions)
         case "threads":
-            document = TargetDescription.threads(target.threads, formatThread: formatThread)
+            document = TargetDescription.threads(
+                target.threads, formatThread: formatThread, describe: target.threadDescription)
         case "exec-file":
             guard let path = target.execFilePath else { return send(Reply.empty) }
             guard packet.annex.isEmpty || Hex.parseNumber(packet.annex.utf8) == UInt64(ThreadID.processID) else {
@@ -536,6 +547,40 @@ public final class GDBSession {
         let end = min(document.count, packet.offset + length)
         let marker = end == document.count ? UInt8(ascii: "l") : UInt8(ascii: "m")
         send([marker] + document[packet.offset..<end])
+    }
+
+    // MARK: Host I/O
+
+    /// Serves the exec file, and only it, read-only. A target without one gets the empty reply, so
+    /// gdb knows Host I/O is not there.
+    private func hostIO(_ packet: HostIOPacket) {
+        guard let execFilePath = target.execFilePath else { return send(Reply.empty) }
+        switch packet {
+        case .setFilesystem(let process):
+            // 0 is the stub's own filesystem; the machine is the one process.
+            send(process == 0 || process == ThreadID.processID ? FileIO.success(0) : FileIO.failure(.invalidArgument))
+        case .open(let path, let flags, _):
+            guard path.elementsEqual(execFilePath.utf8) else { return send(FileIO.failure(.noSuchFile)) }
+            guard flags == FileIO.readOnly else { return send(FileIO.failure(.accessDenied)) }
+            guard openFiles.count < Self.maximumOpenFiles else { return send(FileIO.failure(.tooManyOpenFiles)) }
+            guard let contents = target.execFileContents() else { return send(FileIO.failure(.noSuchFile)) }
+            let handle = (0..<Self.maximumOpenFiles).first { openFiles[$0] == nil } ?? 0
+            openFiles[handle] = contents
+            send(FileIO.success(handle))
+        case .pread(let handle, let count, let offset):
+            guard let contents = openFiles[handle] else { return send(FileIO.failure(.badHandle)) }
+            guard offset < contents.count else { return send(FileIO.success(0, attachment: [])) }
+            // Escaping can double the data; the reply must fit in a packet gdb accepts.
+            let length = min(count, contents.count - offset, (packetSize - 32) / 2)
+            send(FileIO.success(length, attachment: Array(contents[offset..<(offset + length)])))
+        case .fstat(let handle):
+            guard let contents = openFiles[handle] else { return send(FileIO.failure(.badHandle)) }
+            let stat = FileIO.stat(size: contents.count)
+            send(FileIO.success(stat.count, attachment: stat))
+        case .close(let handle):
+            guard openFiles.removeValue(forKey: handle) != nil else { return send(FileIO.failure(.badHandle)) }
+            send(FileIO.success(0))
+        }
     }
 
     private func monitor(_ packet: Monitor) {

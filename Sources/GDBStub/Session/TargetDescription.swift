@@ -126,12 +126,35 @@ enum TargetDescription {
     }
 
     /// The thread list, with ids written as `formatThread` writes them in other packets.
-    static func threads(_ threads: [Int], formatThread: (Int) -> String) -> [UInt8] {
+    /// The `qXfer:threads` document; a thread's description, when there is one, is its element's
+    /// text (gdb shows it in `info threads` and, given this document, asks nothing else for it).
+    static func threads(
+        _ threads: [Int], formatThread: (Int) -> String, describe: (Int) -> String? = { _ in nil }
+    ) -> [UInt8] {
         var xml = "<?xml version=\"1.0\"?>\n<threads>\n"
         for thread in threads {
-            xml += "  <thread id=\"\(formatThread(thread))\"/>\n"
+            if let description = describe(thread) {
+                xml += "  <thread id=\"\(formatThread(thread))\">\(escapingXML(description))</thread>\n"
+            } else {
+                xml += "  <thread id=\"\(formatThread(thread))\"/>\n"
+            }
         }
         xml += "</threads>\n"
         return Array(xml.utf8)
+    }
+
+    /// Text made safe as XML character data.
+    static func escapingXML(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            switch character {
+            case "&": escaped += "&amp;"
+            case "<": escaped += "&lt;"
+            case ">": escaped += "&gt;"
+            case "\"": escaped += "&quot;"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
     }
 }

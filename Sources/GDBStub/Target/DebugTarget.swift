@@ -104,6 +104,16 @@ public protocol DebugTarget: AnyObject, Sendable {
     /// `qXfer:exec-file:read` so that `gdb` with no file argument can load symbols. Default: nil.
     var execFilePath: String? { get }
 
+    /// The bytes of the file at ``execFilePath``, served read-only to gdb through Host I/O
+    /// (`vFile:open` of exactly that path, `pread`, `fstat`, `close`) so that gdb reads the symbols
+    /// from the target, with no local copy. Nothing else is ever opened. Called on each open; nil
+    /// (the default) when the file cannot be read, and then gdb's open fails with ENOENT.
+    func execFileContents() -> [UInt8]?
+
+    /// A short description of a thread, shown by gdb's `info threads` (`qThreadExtraInfo` and the
+    /// threads document), for example "CPU 1 halted". Default: nil, no description.
+    func threadDescription(_ thread: Int) -> String?
+
     /// The memory regions gdb may access, offered through `qXfer:memory-map:read`. When given, gdb
     /// refuses to touch addresses outside these regions, so return nil (the default) when the guest
     /// uses virtual addresses the map would not cover.
@@ -117,6 +127,8 @@ public protocol DebugTarget: AnyObject, Sendable {
 
 extension DebugTarget {
     public var execFilePath: String? { nil }
+    public func execFileContents() -> [UInt8]? { nil }
+    public func threadDescription(_ thread: Int) -> String? { nil }
     public var memoryMap: [MemoryRegion]? { nil }
     public func monitor(command: String) -> String? { nil }
 }
