@@ -242,11 +242,54 @@ final class GDBAdapter: DebugTarget, @unchecked Sendable {
         return URL(fileURLWithPath: path).standardizedFileURL.path
     }
 
-    /// Read from disk when gdb opens it: the image the machine loaded, nothing else (the stub opens
-    /// only ``execFilePath``).
+    /// The largest image served to gdb.
+    static let largestExecFile = 512 << 20
+
+    /// Read from disk when gdb opens it, and served only if it still holds exactly the program the
+    /// machine loaded: the path may have been replaced since (a symbolic link to a file the daemon
+    /// may read but the machine's owner may not, a device, a FIFO), and gdb must never get anything but
+    /// the image. Regular files only, no symbolic link as the last component, bounded in size.
     func execFileContents() -> [UInt8]? {
-        guard let path = execFilePath, let data = FileManager.default.contents(atPath: path) else { return nil }
-        return [UInt8](data)
+        guard let image = machine.image, let path = execFilePath,
+            let bytes = Self.readRegularFile(path, limit: Self.largestExecFile),
+            Self.file(bytes, holds: image)
+        else { return nil }
+        return bytes
+    }
+
+    private static func readRegularFile(_ path: String, limit: Int) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_size >= 0,
+            status.st_size <= limit
+        else { return nil }
+        var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
+        var filled = 0
+        while filled < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { buffer in
+                read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+            }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { return nil }
+            filled += count
+        }
+        return bytes
+    }
+
+    /// True if `bytes` is the file `image` was loaded from: the same ELF entry and segments, or for a
+    /// flat binary the same bytes.
+    private static func file(_ bytes: [UInt8], holds image: GuestImage) -> Bool {
+        if let parsed = try? ELFLoader.parse(bytes, path: image.path), parsed.entry == image.entry,
+            parsed.segments.count == image.segments.count,
+            zip(parsed.segments, image.segments).allSatisfy({
+                $0.address == $1.address && $0.memorySize == $1.memorySize && $0.bytes == $1.bytes
+            })
+        {
+            return true
+        }
+        return image.segments.count == 1 && image.segments[0].bytes == bytes
     }
 
     /// "CPU 0", "CPU 1"...: the name `info threads` shows, in the numbering the guest's MPIDR uses.

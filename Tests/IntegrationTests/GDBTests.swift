@@ -206,11 +206,19 @@ private final class DebugSession: @unchecked Sendable {
 
     enum Endpoint { case unixSocket, tcp }
 
-    /// `emud run --cpus CPUS --gdb ENDPOINT --wait-gdb gdb-NAME.elf`, once it listens.
-    static func emud(_ debuggee: Debuggee, endpoint: Endpoint = .unixSocket, cpus: Int = 1) async throws -> DebugSession {
+    /// `emud run --cpus CPUS --gdb ENDPOINT --wait-gdb gdb-NAME.elf`, once it listens. With `copy`,
+    /// the machine runs a copy of the debuggee in the scratch directory (`elf` is then the copy).
+    static func emud(
+        _ debuggee: Debuggee, endpoint: Endpoint = .unixSocket, cpus: Int = 1, copy: Bool = false
+    ) async throws -> DebugSession {
         let environment = try GDBTestEnvironment.require()
-        let elf = try environment.elf(debuggee)
         let directory = try makeDirectory()
+        var elf = try environment.elf(debuggee)
+        if copy {
+            let copied = directory.appendingPathComponent(elf.lastPathComponent)
+            try FileManager.default.copyItem(at: elf, to: copied)
+            elf = copied
+        }
         let gdbOption: String, remote: String
         switch endpoint {
         case .unixSocket:
@@ -395,6 +403,24 @@ struct GDBTests {
             " in section .text", "Breakpoint 1 at 0x", "file gdb/target.c, line \(body).",
             "Breakpoint 1, leaf (a=3, b=1) at gdb/target.c:\(body)", "Thread 1.1 (CPU 0)", "Thread 1.2 (CPU 1)",
         ], run.description)
+    }
+
+    /// The stub serves the program the machine loaded and nothing else, even when its path is
+    /// replaced afterwards (here by a symbolic link to another file the daemon can read).
+    @Test("an image replaced after loading is not served to gdb")
+    func replacedImageIsNotServed() async throws {
+        let session = try await DebugSession.emud(.target, copy: true)
+        defer { session.stop() }
+        let other = try session.environment.elf(.spin)
+        try FileManager.default.removeItem(at: session.elf)
+        try FileManager.default.createSymbolicLink(at: session.elf, withDestinationURL: other)
+        let run = try await session.gdb(
+            """
+            info symbol $pc
+            """, localFile: false)
+        let everything = run.output + run.errors
+        #expect(!everything.contains("Reading symbols from target:"), "\(run)")
+        #expect(everything.contains("No symbol"), "\(run)")
     }
 
     @Test("info registers and info all-registers show the general, FP/SIMD and status registers")
