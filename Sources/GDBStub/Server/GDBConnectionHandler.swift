@@ -183,8 +183,8 @@ final class GDBConnectionHandler: ChannelDuplexHandler {
 
 /// Holds a connection that arrived while the debugger seat was taken, until its first packet
 /// (waiting for it means gdb has finished writing, so it reads a reply instead of a reset connection).
-/// Then the seat is looked at again: the holder may have gone in the meantime, or may be about to,
-/// with its end not yet processed (a client that connects and closes at once is accepted just before
+/// Then the seat is looked at again: the holder may have released it in the meantime, or may be about
+/// to, with its end not yet processed (a client that connects and closes at once is accepted just before
 /// the debugger that follows it). If the seat is free, or is free after a short ``grace``, this
 /// connection takes it and becomes a ``GDBConnectionHandler`` that gets every byte received so far.
 /// Otherwise it acknowledges the packet, replies with an `E.` error packet whose text says what
@@ -274,10 +274,11 @@ final class SeatRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// True if nobody holds the seat, or the holder's connection has already ended.
+    /// True once nobody holds the seat. A holder whose connection is closing still holds it until its
+    /// handler has ended its session (detaching the target), so that the next session's attach never
+    /// comes before the last one's detach; the ``grace`` covers that moment.
     static func seatIsFree(_ slot: ConnectionSlot) -> Bool {
-        guard let client = slot.client else { return true }
-        return !client.isActive
+        slot.client == nil
     }
 
     private func decide(context: ChannelHandlerContext) {
