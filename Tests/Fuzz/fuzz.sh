@@ -33,6 +33,9 @@ COMMON_OPTIONS=(-timeout=10 -rss_limit_mb=2048 -max_len=8192 -print_final_stats=
 # Recording a stack for every allocation costs more than the code under test; a crash report still
 # has the faulting stack (replay with ASAN_OPTIONS= to get allocation stacks too).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=0}
+# Swift's own crash backtracer misbehaves under ASan (it hung on a failed check); libFuzzer and ASan
+# print the stack of a finding themselves.
+export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 
 die() { echo "fuzz: $*" >&2; exit 1; }
 
