@@ -28,7 +28,7 @@ SWIFTC=${SWIFTC:-swiftc}
 FUZZ_RUNS=${FUZZ_RUNS:-20000}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_SEED=${FUZZ_SEED:-1}
-# Options for every run: one input may take a second at most, and memory stays bounded.
+# Options for every run: one input may take ten seconds at most, and memory stays bounded.
 COMMON_OPTIONS=(-timeout=10 -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1)
 # Recording a stack for every allocation costs more than the code under test; a crash report still
 # has the faulting stack (replay with ASAN_OPTIONS= to get allocation stacks too).
@@ -46,7 +46,7 @@ all_harnesses() {
     done
 }
 
-# The Sources files a harness is compiled with, and the SwiftPM modules it imports.
+# The Sources files a harness is compiled with.
 harness_sources() {
     local name=$1 line
     while IFS= read -r line || [[ -n $line ]]; do
@@ -111,7 +111,9 @@ build_one() {
     command -v "$SWIFTC" >/dev/null || die "$SWIFTC not found on PATH (expected /opt/swift/usr/bin)"
     mkdir -p "$out"
     local sources=("$dir"/*.swift)
-    mapfile -t -O ${#sources[@]} sources < <(harness_sources "$name")
+    local listed
+    listed=$(harness_sources "$name") || exit 1
+    mapfile -t -O ${#sources[@]} sources <<<"$listed"
     local flags=(-sanitize=fuzzer,address -parse-as-library -O -wmo -num-threads 2 -g -swift-version 5 -use-ld=lld -suppress-warnings -module-name "Fuzz_${name//-/_}")
     local own_flags
     own_flags=$(harness_swiftc_flags "$name")
