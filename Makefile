@@ -11,6 +11,8 @@ export EMUD_GUESTS := $(CURDIR)/$(BUILD)/guests
 export EMUD_PLUGINS := $(CURDIR)/$(BUILD)/plugins
 export EMUD_ROOT := $(CURDIR)
 PYENV := $(CURDIR)/$(BUILD)/pyenv
+# Debian's Python (with python3-venv), whatever other Python is first on PATH.
+HOST_PYTHON := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 # QEMU's own QMP client library, which the tests drive the control socket with.
 export EMUD_PYTHON := $(PYENV)/bin/python
 
@@ -61,7 +63,7 @@ run: release guests plugins
 # A Python environment with qemu.qmp from PyPI (QEMU's own QMP client), made once.
 pyenv: deps
 	@test -x $(PYENV)/bin/python && $(PYENV)/bin/python -c 'import qemu.qmp' 2>/dev/null || { \
-	  python3 -m venv $(PYENV) && $(PYENV)/bin/pip install -q 'qemu.qmp>=0.0.3'; }
+	  $(HOST_PYTHON) -m venv $(PYENV) && $(PYENV)/bin/pip install -q 'qemu.qmp>=0.0.3'; }
 
 test: release guests plugins pyenv
 	$(SWIFT) build --build-tests

@@ -140,9 +140,14 @@ public final class PluginHost: Instrumentation, @unchecked Sendable {
 
     /// Waits until no install call is running; false if `timeout` seconds passed first.
     public func waitForInstall(timeout: TimeInterval) -> Bool {
-        let deadline = timeout.isFinite ? Date(timeIntervalSinceNow: timeout) : Date.distantFuture
         installState.lock()
         defer { installState.unlock() }
+        // Foundation's timed wait traps on a far-future date (distantFuture), so "forever" is the untimed wait.
+        guard timeout.isFinite else {
+            while installingPlugin != nil { installState.wait() }
+            return true
+        }
+        let deadline = Date(timeIntervalSinceNow: max(0, min(timeout, 86_400 * 365)))
         while installingPlugin != nil {
             if !installState.wait(until: deadline) { return installingPlugin == nil }
         }

@@ -12,7 +12,7 @@ from qemu.qmp import QMPClient, ExecuteError
 async def main(socket: str, image: str) -> int:
     client = QMPClient("emud-test")
     await asyncio.wait_for(client.connect(socket), timeout=20)
-    print("connected:", client.greeting["QMP"]["version"]["package"])
+    print("connected:", client.greeting.QMP.version["package"])
     status = await asyncio.wait_for(client.execute("query-status"), timeout=20)
     print("query-status machines:", status["machines"])
     created = await asyncio.wait_for(
