@@ -4,8 +4,11 @@
  * write: both reading 0 is forbidden. Each round starts both CPUs together and delays each by a
  * different, changing amount so that the two sides overlap in many alignments. Other CPUs stay off.
  * CPU 1 waits for each round spinning much longer than SMP_WAIT_UNTIL does before it naps: an early
- * nap would keep the two sides from overlapping. Checked by MemoryOrderingTests.swift, not against QEMU (QEMU 7.2 lets the
- * STLR/LDAR case reorder).
+ * nap would keep the two sides from overlapping. A round in which the sides did not overlap proves
+ * nothing, so each side also raises a "started" flag just before its write and, just after its read,
+ * looks for the other's: a round where both saw the other's flag had both CPUs inside the window at
+ * once, and the count of those rounds is printed for the test to require a minimum of. Checked by
+ * MemoryOrderingTests.swift, not against QEMU (QEMU 7.2 lets the STLR/LDAR case reorder).
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include "smp.h"
 
@@ -16,6 +19,10 @@ static volatile uint64_t y CACHE_ALIGNED;
 static volatile uint64_t go CACHE_ALIGNED;
 static volatile uint64_t done CACHE_ALIGNED;
 static volatile uint64_t seen_by_1 CACHE_ALIGNED;
+/* The round each CPU last entered its write-then-read window in, and whether CPU 1 saw CPU 0 inside. */
+static volatile uint64_t started_0 CACHE_ALIGNED;
+static volatile uint64_t started_1 CACHE_ALIGNED;
+static volatile uint64_t overlap_seen_by_1 CACHE_ALIGNED;
 
 enum kind { WITH_DMB, WITH_STLR_LDAR, KINDS };
 static const char *const kind_names[KINDS] = { "STR; DMB ISH; LDR", "STLR; LDAR" };
@@ -53,7 +60,9 @@ static void cpu1(unsigned cpu, void *arg)
                 }
             }
             delay((unsigned)(r * 13) % 48);
+            started_1 = round;
             seen_by_1 = write_then_read(k, &y, &x);
+            overlap_seen_by_1 = started_0 == round;
             store_release64(&done, round);
         }
     }
@@ -65,7 +74,7 @@ int main(void)
         printf("smp-litmus needs 2 CPUs\n");
         return 1;
     }
-    static uint32_t forbidden[KINDS];
+    static uint32_t forbidden[KINDS], overlapping[KINDS];
     smp_start(1, cpu1, 0);
     for (enum kind k = 0; k < KINDS; k++) {
         for (uint64_t r = 1; r <= ROUNDS; r++) {
@@ -75,17 +84,21 @@ int main(void)
             DMB_ISH();
             store_release64(&go, round);
             delay((unsigned)(r * 7) % 48);
+            started_0 = round;
             uint64_t seen_by_0 = write_then_read(k, &x, &y);
+            int overlap_seen_by_0 = started_1 == round;
             SMP_WAIT_UNTIL(load_acquire64(&done) == round);
             if (seen_by_0 == 0 && seen_by_1 == 0)
                 forbidden[k]++;
+            if (overlap_seen_by_0 && overlap_seen_by_1)
+                overlapping[k]++;
         }
     }
     smp_join(1);
     int wrong = 0;
     for (enum kind k = 0; k < KINDS; k++) {
-        printf("%-18s both read 0 in %u of %u rounds (%s)\n", kind_names[k], forbidden[k], ROUNDS,
-               forbidden[k] ? "FORBIDDEN" : "ok");
+        printf("%-18s both read 0 in %u of %u rounds (%s); both inside at once in %u rounds\n", kind_names[k],
+               forbidden[k], ROUNDS, forbidden[k] ? "FORBIDDEN" : "ok", overlapping[k]);
         wrong |= forbidden[k] != 0;
     }
     return wrong;
