@@ -85,6 +85,13 @@ import Testing
         #expect(buffer.readableBytes == 0)
     }
 
+    @Test func anUnclosableNestingIsGarbageToTheEndOfItsLine() throws {
+        let deep = String(repeating: "[", count: 5000)
+        #expect(try frame([Array((deep + "\n{\"execute\":\"a\"}").utf8)]) == [deep, "{\"execute\":\"a\"}"])
+        let shallow = String(repeating: "[", count: 10) + String(repeating: "]", count: 10)
+        #expect(try frame([Array((shallow + "{}").utf8)]) == [shallow, "{}"])
+    }
+
     @Test func whitespaceAloneNeverGrowsTheBuffer() throws {
         var framer = ControlMessageFramer(maximumMessageLength: 16)
         var buffer = ByteBuffer()

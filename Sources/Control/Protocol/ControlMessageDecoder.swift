@@ -36,6 +36,9 @@ struct ControlMessageFramer {
 
     private enum Kind { case structure, string, bare }
 
+    /// Nesting deeper than this is not a request (QEMU's parser stops at 1,024 too).
+    static let maximumNesting = 1024
+
     init(maximumMessageLength: Int) {
         self.maximumMessageLength = maximumMessageLength
     }
@@ -83,6 +86,9 @@ struct ControlMessageFramer {
                     inString = true
                 } else if b == UInt8(ascii: "{") || b == UInt8(ascii: "[") {
                     depth += 1
+                    // Deeper than any request: the rest of the line is garbage, answered once (an unclosed
+                    // bracket must not swallow every request after it).
+                    if depth > Self.maximumNesting { kind = .bare }
                 } else if b == UInt8(ascii: "}") || b == UInt8(ascii: "]") {
                     depth -= 1
                     if depth == 0 { end = offset + 1 }
