@@ -202,8 +202,24 @@ final class GDBAdapter: DebugTarget, @unchecked Sendable {
         update(breakpoint, insert: false)
     }
 
+    /// At most this many breakpoints and watchpoints at once: each costs the run loop a look-up, and a client
+    /// inserting without end must not grow the daemon without bound. More get an error reply.
+    static let maximumBreakpoints = 1024
+    static let maximumWatchpoints = 64
+
     private func update(_ breakpoint: Breakpoint, insert: Bool) -> Bool {
         lock.lock()
+        if insert {
+            let full: Bool
+            switch breakpoint.kind {
+            case .software, .hardware:
+                full = softwareBreakpoints.count + hardwareBreakpoints.count >= Self.maximumBreakpoints
+                    && !softwareBreakpoints.contains(breakpoint.address) && !hardwareBreakpoints.contains(breakpoint.address)
+            case .watchpoint:
+                full = watchpoints.count >= Self.maximumWatchpoints
+            }
+            if full { lock.unlock(); return false }
+        }
         switch breakpoint.kind {
         case .software:
             if insert { softwareBreakpoints.insert(breakpoint.address) } else { softwareBreakpoints.remove(breakpoint.address) }

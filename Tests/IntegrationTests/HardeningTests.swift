@@ -286,3 +286,79 @@ func socket_(_ path: String) -> Int32 {
     if ok != 0 { Glibc.close(fd); return -1 }
     return fd
 }
+
+/// A bare GDB remote-protocol client on a unix socket, no-ack mode, one request and reply at a time.
+final class RawRSPClient {
+    let fd: Int32
+    private var pending: [UInt8] = []
+
+    init?(path: String, timeout: TimeInterval) async {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        var fd: Int32 = -1
+        while fd < 0 && Date() < deadline {
+            fd = socket_(path)
+            if fd < 0 { try? await Task.sleep(nanoseconds: 50_000_000) }
+        }
+        guard fd >= 0 else { return nil }
+        self.fd = fd
+        var limit = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { Glibc.close(fd) }
+
+    static func packet(_ body: String) -> [UInt8] {
+        let bytes = Array(body.utf8)
+        let sum = bytes.reduce(UInt8(0)) { $0 &+ $1 }
+        return Array("$".utf8) + bytes + Array("#".utf8) + Array(String(format: "%02x", sum).utf8)
+    }
+
+    /// Sends `body` and returns the body of the next packet that comes back (acks skipped); nil on timeout.
+    func request(_ body: String) -> String? {
+        let out = Self.packet(body)
+        guard out.withUnsafeBytes({ Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == out.count else { return nil }
+        while true {
+            if let start = pending.firstIndex(of: UInt8(ascii: "$")), let hash = pending[start...].firstIndex(of: UInt8(ascii: "#")),
+               hash + 2 < pending.count {
+                let body = String(decoding: pending[(start + 1)..<hash], as: UTF8.self)
+                pending.removeSubrange(..<(hash + 3))
+                return body
+            }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = chunk.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return nil }
+            pending += chunk[0..<n]
+        }
+    }
+}
+
+@Suite("gdb clients cannot grow emud without bound")
+struct GDBLimitTests {
+    @Test("breakpoints and watchpoints are capped; past the cap gdb gets an error, and the session goes on")
+    func breakpointsAreCapped() async throws {
+        let environment = try GuestTestEnvironment.require()
+        let directory = try ScratchDirectory("gdbcap")
+        defer { directory.remove() }
+        let path = directory.file("gdb.sock")
+        let elf = environment.guests.appendingPathComponent("demo-forever.elf").path
+        let emud = try BackgroundProcess(name: "emud run", executable: environment.emud,
+                                         arguments: ["run", "--gdb", "unix:\(path)", "--wait-gdb", elf], environment: daemonEnvironment())
+        defer { if !emud.hasExited { kill(emud.process.processIdentifier, SIGKILL) } }
+        let client = try #require(await RawRSPClient(path: path, timeout: 30), "emud did not listen on \(path)")
+        #expect(client.request("QStartNoAckMode") == "OK")
+        var accepted = 0
+        var firstRefused: Int? = nil
+        for i in 0..<1100 {
+            let reply = client.request(String(format: "Z0,%llx,4", 0x4000_0000 + UInt64(i) * 4))
+            if reply == "OK" { accepted += 1 } else if firstRefused == nil { firstRefused = i; #expect(reply?.hasPrefix("E") == true, "\(String(describing: reply))") }
+        }
+        #expect(accepted == 1024 && firstRefused == 1024, "accepted \(accepted) breakpoints, first refused at \(String(describing: firstRefused))")
+        var watches = 0
+        for i in 0..<100 where client.request(String(format: "Z2,%llx,8", 0x4100_0000 + UInt64(i) * 8)) == "OK" { watches += 1 }
+        #expect(watches == 64, "accepted \(watches) watchpoints")
+        // Removing makes room again, and the session still answers.
+        #expect(client.request("z0,40000000,4") == "OK")
+        #expect(client.request("Z0,50000000,4") == "OK")
+        #expect(client.request("g")?.isEmpty == false)
+    }
+}
