@@ -10,6 +10,11 @@
 // compared too; a quarter of the blocks run with alignment checking on (SCTLR_EL1.A) to have more
 // of them.
 //
+// A second test compares only whether an instruction is UNDEFINED: words drawn from the
+// architecture's top-level encoding classes (not from emud's table, which could never show emud
+// refusing what it should run) each run alone at EL0 under both (Tests/Guests/fuzz/verdict.c);
+// see VerdictProbe below for what is compared and which differences are expected.
+//
 // Replay: a failing block's report gives its seed; EMUD_FUZZ_SEED=<seed> EMUD_FUZZ_BLOCKS=1 runs
 // exactly that block again (as block 0), with the same decode table. EMUD_FUZZ_BLOCKS=N alone runs
 // N blocks from the default seed; the failing guest's files are kept and their path reported.
@@ -83,6 +88,254 @@ struct DifferentialFuzzTests {
             + "\(generator.instructionCount) instructions from \(generator.usedEncodingCount) encodings, "
             + "v0-v31 \(simd ? "included" : "left out (emud has no SIMD&FP loads yet)"), "
             + "\(failures.count) failing blocks, \(seconds) s")
+    }
+}
+
+// MARK: - Undefined or not
+
+extension DifferentialFuzzTests {
+    @Test("random words from every A64 encoding class are UNDEFINED under emud exactly when they are under QEMU")
+    func undefinedVerdictsMatchQEMU() async throws {
+        let tools = try FuzzTools.require()
+        let started = Date()
+        let probe = VerdictProbe(seed: VerdictProbe.seed)
+        let work = FileManager.default.temporaryDirectory
+            .appendingPathComponent("emud-verdicts-\(ProcessInfo.processInfo.processIdentifier)")
+        try? FileManager.default.removeItem(at: work)
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let elf = try await probe.build(tools: tools, in: work)
+
+        async let reference = runProcess(tools.qemu, FuzzTools.qemuArguments + [elf.path], timeout: FuzzTools.timeout)
+        async let candidate = runProcess(tools.emud, ["run", elf.path], timeout: FuzzTools.timeout)
+        let qemu = try await reference, emud = try await candidate
+        let qemuText = String(decoding: qemu.standardOutput + qemu.standardError, as: UTF8.self)
+        let emudText = String(decoding: emud.standardOutput, as: UTF8.self)
+        let qemuResults = try #require(VerdictProbe.results(qemuText, count: probe.words.count),
+                                       "QEMU did not run \(elf.path) to its end (\(qemu.ending)):\n\(qemuText.suffix(2000))")
+        let emudErrors = String(decoding: emud.standardError.suffix(2000), as: UTF8.self)
+        let emudResults = try #require(VerdictProbe.results(emudText, count: probe.words.count),
+                                       "emud did not run \(elf.path) to its end (\(emud.ending)):\n\(emudText.suffix(2000))\(emudErrors)")
+        let disassembly = await tools.disassembly(of: elf)["verdict_words"] ?? []
+
+        var expected = 0, known: [String: Int] = [:], findings: [String] = []
+        for (index, word) in probe.words.enumerated() {
+            let qemuUndefined = qemuResults[index] == "00", emudUndefined = emudResults[index] == "00"
+            guard qemuUndefined != emudUndefined else { continue }
+            let assembly = index < disassembly.count ? disassembly[index] : "?"
+            if emudUndefined && VerdictProbe.isFloatingPoint(word, assembly: assembly) {
+                expected += 1
+            } else if let difference = VerdictProbe.knownDifferences.first(where: {
+                $0.emudUndefined == emudUndefined && $0.matches(word)
+            }) {
+                known[difference.name, default: 0] += 1
+            } else if emudUndefined && VerdictProbe.binutilsCallsUndefined(assembly) {
+                known["QEMU runs what binutils calls undefined", default: 0] += 1
+            } else {
+                findings.append("\(hex32(word))  \(assembly.padding(toLength: max(assembly.count, 34), withPad: " ", startingAt: 0))  "
+                    + "QEMU \(VerdictProbe.describe(qemuResults[index])), emud \(VerdictProbe.describe(emudResults[index]))")
+            }
+        }
+        for finding in findings.prefix(60) {
+            Issue.record(Comment(rawValue: "emud and QEMU disagree on whether this is UNDEFINED (at EL0): \(finding)"))
+        }
+        if findings.count > 60 { Issue.record("\(findings.count - 60) more disagreements are not shown; the guest is in \(work.path)") }
+        if findings.isEmpty { try? FileManager.default.removeItem(at: work) }
+        let undefined = qemuResults.filter { $0 == "00" }.count
+        let seconds = String(format: "%.1f", Date().timeIntervalSince(started))
+        print("undefined verdicts: \(probe.words.count) words (\(VerdictProbe.wordsPerClass) from each of "
+            + "\(VerdictProbe.classes.count) encoding classes), \(undefined) UNDEFINED under QEMU; "
+            + "\(expected) floating-point words UNDEFINED only under emud (expected: emud has no FP yet); "
+            + "known differences \(known.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }); "
+            + "\(findings.count) new disagreements; \(seconds) s")
+    }
+}
+
+/// Random words from the top-level A64 encoding classes, made safe to run alone (see
+/// Tests/Guests/fuzz/verdict.c), and what to make of the verdicts.
+///
+/// The verdict compared is only "UNDEFINED (exception class 0 at the word itself) or not"; which
+/// other exception a defined word takes at EL0 is left to the block test and the guest programs.
+/// Expected differences:
+/// - floating point: emud implements no FP yet (ID_AA64PFR0_EL1.FP says so), so FP arithmetic,
+///   conversions and moves, AdvSIMD FP operations and FPCR/FPSR accesses are UNDEFINED under emud
+///   by design until the issue that adds FP; they are recognised by objdump's mnemonic and counted.
+/// - `knownDifferences`: disagreements found by this test and reported, kept here so that the
+///   test passes while they are open and still catches every new one.
+struct VerdictProbe {
+    static let defaultSeed: UInt64 = 0x656d_7564_7665_7264 // "emudverd"
+    /// 50,000 words run in a few seconds; EMUD_VERDICT_WORDS_PER_CLASS (at most 13,000) and
+    /// EMUD_VERDICT_SEED draw others.
+    static var wordsPerClass: Int {
+        let asked = ProcessInfo.processInfo.environment["EMUD_VERDICT_WORDS_PER_CLASS"].flatMap { Int($0) } ?? 10_000
+        return max(1, min(asked, 13_000))
+    }
+    static var seed: UInt64 {
+        ProcessInfo.processInfo.environment["EMUD_VERDICT_SEED"].flatMap { UInt64($0, radix: 16) } ?? defaultSeed
+    }
+
+    /// The classes by op0 (bits 28:25), as the Arm ARM's top-level A64 decode table names them.
+    static let classes: [(name: String, op0: [UInt32])] = [
+        ("data processing (immediate)", [0b1000, 0b1001]),
+        ("branches, exception generation and system", [0b1010, 0b1011]),
+        ("loads and stores", [0b0100, 0b0110, 0b1100, 0b1110]),
+        ("data processing (register)", [0b0101, 0b1101]),
+        ("data processing (SIMD and floating point)", [0b0111, 0b1111]),
+    ]
+
+    /// A kind of disagreement that is known: found by this test and reported, or permitted by the
+    /// architecture. Kept here so that the test passes while it is open and still catches new ones.
+    struct KnownDifference: Sendable {
+        var name: String
+        /// Which side calls the words UNDEFINED.
+        var emudUndefined: Bool
+        var matches: @Sendable (UInt32) -> Bool
+
+        init(_ name: String, emudUndefined: Bool, mask: UInt32, value: UInt32) {
+            self.init(name, emudUndefined: emudUndefined) { $0 & mask == value }
+        }
+
+        init(_ name: String, emudUndefined: Bool, _ matches: @escaping @Sendable (UInt32) -> Bool) {
+            self.name = name
+            self.emudUndefined = emudUndefined
+            self.matches = matches
+        }
+    }
+
+    static let knownDifferences: [KnownDifference] = [
+        // Permitted: a load or store with writeback whose transfer register is its base (n != 31), or a
+        // load pair (LDP, LDNP, LDXP, LDAXP) of one register twice, is CONSTRAINED UNPREDICTABLE, and UNDEFINED is one of the
+        // behaviours the Arm ARM allows (K1.2 "Load/store accesses"); emud takes it, QEMU executes.
+        KnownDifference("unpredictable writeback or pair", emudUndefined: true, isConstrainedUnpredictableLoadStore),
+        // Reported to the lead (issue 11, part 11): instructions Cortex-A76 has that emud refuses.
+        // FEAT_RDM: SQRDMLAH, SQRDMLSH (vector, scalar; AdvSIMD three same extra, opcode 000x, U=1).
+        KnownDifference("SQRDMLAH/SQRDMLSH", emudUndefined: true, mask: 0xbf20_f400, value: 0x2e00_8400),
+        KnownDifference("SQRDMLAH/SQRDMLSH scalar", emudUndefined: true, mask: 0xff20_f400, value: 0x7e00_8400),
+        // ... and by element (opcode 11x1, U=1), vector and scalar.
+        KnownDifference("SQRDMLAH/SQRDMLSH by element", emudUndefined: true, mask: 0xbf00_d400, value: 0x2f00_d000),
+        KnownDifference("SQRDMLAH/SQRDMLSH by element, scalar", emudUndefined: true, mask: 0xff00_d400, value: 0x7f00_d000),
+        // FEAT_DotProd: SDOT, UDOT (three same extra, opcode 0010; by element, opcode 1110).
+        KnownDifference("SDOT/UDOT", emudUndefined: true, mask: 0x9f20_fc00, value: 0x0e00_9400),
+        KnownDifference("SDOT/UDOT by element", emudUndefined: true, mask: 0x9f00_f400, value: 0x0f00_e000),
+        // URECPE, URSQRTE (AdvSIMD two-register miscellaneous, size 10, opcode 11100): integer operations.
+        KnownDifference("URECPE/URSQRTE", emudUndefined: true, mask: 0x9fff_fc00, value: 0x0ea1_c800),
+        // FEAT_PMULL: PMULL, PMULL2 of 64-bit elements (size 11; the 8-bit form, size 00, emud has).
+        KnownDifference("PMULL/PMULL2 .1Q", emudUndefined: true, mask: 0xbfe0_fc00, value: 0x0ee0_e000),
+        // FEAT_AES, FEAT_SHA1, FEAT_SHA256: the cryptographic extension.
+        KnownDifference("AES", emudUndefined: true, mask: 0xff3e_0c00, value: 0x4e28_0800),
+        KnownDifference("SHA (three registers)", emudUndefined: true, mask: 0xff20_8c00, value: 0x5e00_0000),
+        KnownDifference("SHA (two registers)", emudUndefined: true, mask: 0xff3e_0c00, value: 0x5e28_0800),
+    ]
+
+    /// Loads and stores with writeback where Rt (or Rt2) is Rn and Rn is not SP, and load pairs with
+    /// Rt == Rt2: the register-pair and single-register immediate forms with pre- or post-indexing.
+    static func isConstrainedUnpredictableLoadStore(_ word: UInt32) -> Bool {
+        let t = word & 31, n = word >> 5 & 31, t2 = word >> 10 & 31
+        // Load/store pair (V = 0 or 1), no-allocate (00), post-index (01), offset (10), pre-index (11):
+        // xx10 1V0 ii L.
+        if word & 0x3a00_0000 == 0x2800_0000 {
+            let index = word >> 23 & 3, load = word >> 22 & 1 == 1, simd = word >> 26 & 1 == 1
+            if load && t == t2 { return true }
+            return !simd && (index == 1 || index == 3) && n != 31 && (t == n || t2 == n)
+        }
+        // LDXP, LDAXP: 1x00 1000 011.
+        if word & 0xbfe0_0000 == 0x8860_0000 { return t == t2 }
+        // Load/store register, immediate post-index (01) and pre-index (11): xx11 1000 xx0 imm9 ii.
+        if word & 0x3b20_0400 == 0x3800_0400 {
+            let simd = word >> 26 & 1 == 1
+            return !simd && n != 31 && t == n
+        }
+        return false
+    }
+
+    /// When emud says UNDEFINED and QEMU runs the word, binutils' disassembler is a third opinion: a word
+    /// it too calls undefined is one QEMU 7.2 accepts too readily (it decodes some FP16 forms without
+    /// checking every fixed bit), not one emud wrongly refuses.
+    static func binutilsCallsUndefined(_ assembly: String) -> Bool {
+        assembly.hasPrefix(".inst") && assembly.contains("undefined")
+    }
+
+    var words: [UInt32] = []
+
+    init(seed: UInt64) {
+        var rng = SplitMix64(state: seed)
+        for (_, op0s) in Self.classes {
+            var drawn = 0
+            while drawn < Self.wordsPerClass {
+                let op0 = op0s[rng.below(op0s.count)]
+                var word = (UInt32(truncatingIfNeeded: rng.next()) & ~(0xF << 25)) | op0 << 25
+                guard Self.mayRunAlone(word) else { continue }
+                word = Self.branchingToNext(word)
+                words.append(word)
+                drawn += 1
+            }
+        }
+    }
+
+    /// WFI and WFE may wait for ever; HLT #0xf000 is a semihosting call.
+    static func mayRunAlone(_ word: UInt32) -> Bool {
+        word != 0xd503_207f && word != 0xd503_205f && word != 0xd45e_0000
+    }
+
+    /// `word` with its immediate branch offset (if it has one) set to +4. Whether an encoding is
+    /// allocated never depends on the offset.
+    static func branchingToNext(_ word: UInt32) -> UInt32 {
+        if word & 0x7c00_0000 == 0x1400_0000 { return word & ~0x03ff_ffff | 1 } // B, BL: imm26
+        if word & 0xff00_0000 == 0x5400_0000 { return word & ~(0x7ffff << 5) | 1 << 5 } // B.cond, BC.cond: imm19
+        if word & 0x7e00_0000 == 0x3400_0000 { return word & ~(0x7ffff << 5) | 1 << 5 } // CBZ, CBNZ: imm19
+        if word & 0x7e00_0000 == 0x3600_0000 { return word & ~(0x3fff << 5) | 1 << 5 } // TBZ, TBNZ: imm14
+        return word
+    }
+
+    /// Floating point as emud does not have it yet: objdump's mnemonic names an FP operation
+    /// (f..., bf... and the int-to-FP conversions in the SIMD&FP class) or the word accesses
+    /// FPCR or FPSR.
+    static func isFloatingPoint(_ word: UInt32, assembly: String) -> Bool {
+        let words = assembly.lowercased().split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" })
+        guard let mnemonic = words.first else { return false }
+        if mnemonic == "mrs" || mnemonic == "msr" { return words.contains("fpcr") || words.contains("fpsr") }
+        guard word >> 25 & 0b0111 == 0b0111 else { return false }
+        return mnemonic.hasPrefix("f") || mnemonic.hasPrefix("bf") || mnemonic == "scvtf" || mnemonic == "ucvtf"
+    }
+
+    /// The guest: verdict.c and the runtime, and the words (in .text, so that objdump lists them).
+    func build(tools: FuzzTools, in work: URL) async throws -> URL {
+        var text = "/* Generated by Tests/IntegrationTests/DifferentialFuzzTests.swift (VerdictProbe). */\n"
+            + "    .section .rodata\n    .balign 8\n    .global verdict_count\nverdict_count:\n    .quad \(words.count)\n"
+            + "    .text\n    .balign 4\n    .global verdict_words\nverdict_words:\n"
+        for word in words { text += "    .inst \(hex32(word))\n" }
+        let source = work.appendingPathComponent("words.S"), elf = work.appendingPathComponent("verdict.elf")
+        try text.write(to: source, atomically: true, encoding: .utf8)
+        let rt = FuzzTools.guests.appendingPathComponent("rt")
+        try await tools.compile([
+            "-ffreestanding", "-nostdlib", "-static", "-O2", "-mgeneral-regs-only", "-fno-tree-loop-distribute-patterns",
+            "-I", rt.path, "-T", rt.appendingPathComponent("link.ld").path, "-Wl,--no-warn-rwx-segments", "-Wl,--build-id=none",
+            "-o", elf.path, rt.appendingPathComponent("start.S").path, rt.appendingPathComponent("rt.c").path,
+            FuzzTools.guests.appendingPathComponent("fuzz/verdict.c").path, source.path, "-lgcc",
+        ], what: "the verdict guest")
+        return elf
+    }
+
+    /// The two-character results the guest printed, or nil if it did not print them all.
+    static func results(_ output: String, count: Int) -> [Substring]? {
+        let lines = output.split(separator: "\n")
+        guard let start = lines.firstIndex(of: "verdicts \(count)") else { return nil }
+        var results: [Substring] = []
+        for line in lines[(start + 1)...] where line.count % 2 == 0 && line.allSatisfy({ $0.isHexDigit || $0 == "-" }) {
+            var rest = line[...]
+            while !rest.isEmpty {
+                results.append(rest.prefix(2))
+                rest = rest.dropFirst(2)
+            }
+        }
+        return results.count == count ? results : nil
+    }
+
+    static func describe(_ result: Substring) -> String {
+        switch result {
+        case "00": return "UNDEFINED"
+        case "--": return "runs"
+        default: return "takes exception class 0x\(result)"
+        }
     }
 }
 
@@ -617,7 +870,7 @@ struct FuzzTools: Sendable {
             what: source.path)
     }
 
-    private func compile(_ arguments: [String], what: String) async throws {
+    func compile(_ arguments: [String], what: String) async throws {
         let result = try await runProcess(gcc, arguments, timeout: Self.timeout)
         guard result.status == 0, !result.killedBySignal, !result.timedOut else {
             throw TestEnvironmentError(description:
