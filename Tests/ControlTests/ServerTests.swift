@@ -4,6 +4,7 @@
 
 import NIOCore
 import NIOPosix
+import Synchronization
 import Testing
 
 @testable import Control
@@ -189,22 +190,57 @@ import Glibc
         }
     }
 
+    /// A client that sends requests as fast as it can and reads nothing: the server stops reading it
+    /// once its replies back up, never holds more than `maximumPendingOutputBytes` of unsent output
+    /// for it, and serves everyone else meanwhile.
     @Test func clientFloodingRequestsWithoutReadingIsBoundedAndOthersAreServed() async throws {
-        let test = try await TestServer.start { $0.maximumPendingOutputBytes = 64 << 10 }
+        let outputLimit = 64 << 10
+        let test = try await TestServer.start { $0.maximumPendingOutputBytes = outputLimit }
         defer { Task { await test.stop() } }
         try await withTimeout(60, "flooding client") {
             let flood = try await RawConnection(path: test.path)
             try await flood.negotiate()
             try await flood.stopReading()
             let request = "{\"execute\":\"query-commands\",\"id\":\"\(String(repeating: "i", count: 200))\"}\n"
+            let floodRequests = 20_000
+            let sent = Mutex(0)
             let writer = Task {
                 // Stops when the server stops reading (backpressure) or drops the connection.
-                for _ in 0..<20_000 { try await flood.send(request) }
+                for _ in 0..<floodRequests {
+                    try await flood.send(request)
+                    sent.withLock { $0 += 1 }
+                }
             }
             let other = try await ControlClient.connect(unixSocketPath: test.path)
             for number in 0..<20 {
                 #expect(try await other.execute("echo", arguments: ["value": .int(number)]) == .int(number))
             }
+
+            // Let the flood run until it is stuck: the server answers no more of its requests for a
+            // while (or has dropped it).
+            func answered() -> Int {
+                test.recorder.all.filter {
+                    if case .commandFinished(let peer, "query-commands", _) = $0 { return peer.connectionID == 1 }
+                    return false
+                }.count
+            }
+            var settled = answered()
+            while true {
+                try await Task.sleep(for: .milliseconds(500))
+                let now = answered()
+                if now == settled { break }
+                settled = now
+            }
+            let marks = await test.server.highWaterMarks()
+            let dropped = test.recorder.all.contains {
+                if case .disconnected(let peer, let reason?) = $0 { return peer.connectionID == 1 && reason.contains("unread") }
+                return false
+            }
+            print("flood: sent \(sent.withLock { $0 }) of \(floodRequests) requests, the server answered \(settled)\(dropped ? " and dropped it" : ""); "
+                + "high-water marks: \(marks.pendingOutputBytes) bytes of output (limit \(outputLimit)), \(marks.queuedRequests) queued requests")
+            #expect(marks.pendingOutputBytes <= outputLimit, "\(marks.pendingOutputBytes) bytes of output waited for one client")
+            #expect(marks.pendingOutputBytes > 0)
+            #expect(settled < floodRequests, "the server answered every flooding request")
             writer.cancel()
             flood.closeNow()
             await other.close()

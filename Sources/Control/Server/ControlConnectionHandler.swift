@@ -8,6 +8,21 @@ struct ControlServices: Sendable {
     var configuration: ControlServer.Configuration
     var events: ControlEventBus
     var onEvent: @Sendable (ControlServerEvent) -> Void
+    var highWaterMarks = ControlHighWaterMarkRecorder()
+}
+
+/// The largest backlog any connection of a server has had; see ``ControlServer/highWaterMarks()``.
+public struct ControlHighWaterMarks: Sendable, Equatable {
+    /// Bytes of replies and events handed to a connection's channel and not yet written to its socket.
+    public var pendingOutputBytes = 0
+    /// Requests read from a connection and waiting behind the one it is running.
+    public var queuedRequests = 0
+}
+
+/// Where the connections of one server record ``ControlHighWaterMarks``. Touched only on the
+/// server's event loop (every connection handler runs there), hence unchecked.
+final class ControlHighWaterMarkRecorder: @unchecked Sendable {
+    var marks = ControlHighWaterMarks()
 }
 
 /// Runs the QMP session of one connection; sits after a ``ControlMessageDecoder``.
@@ -107,6 +122,7 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
         case .success(let request): queue.append(.request(request))
         case .failure(let invalid): queue.append(.reply(.failure(invalid.error), id: invalid.id))
         }
+        services.highWaterMarks.marks.queuedRequests = max(services.highWaterMarks.marks.queuedRequests, queue.count)
         processQueue(context: context)
     }
 
@@ -224,6 +240,7 @@ final class ControlConnectionHandler: ChannelDuplexHandler {
             return
         }
         pendingOutputBytes += size
+        services.highWaterMarks.marks.pendingOutputBytes = max(services.highWaterMarks.marks.pendingOutputBytes, pendingOutputBytes)
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.assumeIsolated().whenComplete { _ in
             self.pendingOutputBytes -= size

@@ -159,6 +159,14 @@ public actor ControlServer {
         return channel.localAddress
     }
 
+    /// The largest output and request backlog any connection has had so far: what the limits in
+    /// ``Configuration`` bound, for tests and diagnostics.
+    public func highWaterMarks() async -> ControlHighWaterMarks {
+        let recorder = services.highWaterMarks
+        // If the loop has shut down, nothing writes the marks any more and they can be read here.
+        return (try? await eventLoop.submit { recorder.marks }.get()) ?? recorder.marks
+    }
+
     /// Stops listening (removing the unix socket files it created) and closes every connection.
     /// Commands still running finish; their replies are dropped.
     public func shutdown() async {
