@@ -26,6 +26,10 @@ public struct PluginLicense: Sendable, Equatable {
     public init(expression: String) {
         self.expression = expression
         do {
+            // Bounds keep parsing and evaluation (both recursive) shallow whatever a plugin declares.
+            guard expression.utf8.count <= Self.maximumLength else {
+                throw ParseError(message: "it is longer than \(Self.maximumLength) bytes")
+            }
             var parser = Parser(text: expression)
             let node = try parser.parse()
             let (ok, why) = node.evaluate()
@@ -41,6 +45,10 @@ public struct PluginLicense: Sendable, Equatable {
     }
 
     struct ParseError: Error { let message: String }
+
+    /// Longer expressions and deeper parentheses than these are refused as not valid.
+    static let maximumLength = 4096
+    static let maximumNesting = 32
 
     indirect enum Node {
         case license(String)
@@ -68,6 +76,7 @@ public struct PluginLicense: Sendable, Equatable {
     struct Parser {
         var tokens: [String]
         var position = 0
+        var nesting = 0
 
         init(text: String) {
             var out: [String] = []
@@ -128,6 +137,11 @@ public struct PluginLicense: Sendable, Equatable {
             guard let token = peek else { throw ParseError(message: "it ends early") }
             if token == "(" {
                 position += 1
+                nesting += 1
+                defer { nesting -= 1 }
+                guard nesting <= PluginLicense.maximumNesting else {
+                    throw ParseError(message: "parentheses nest deeper than \(PluginLicense.maximumNesting) levels")
+                }
                 let node = try parseOr()
                 guard peek == ")" else { throw ParseError(message: "a parenthesis is not closed") }
                 position += 1

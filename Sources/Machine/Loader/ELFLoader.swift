@@ -84,7 +84,11 @@ public enum ELFLoader {
         let phentsize = try int(try u16(54)), phnum = try int(try u16(56))
         let shentsize = try int(try u16(58)), shnum = try int(try u16(60))
 
+        // A header table whose entries overlap (entry size below the ELF64 header size), or segments that copy
+        // the same file bytes over and over, would let a small file take the daemon's memory: both are refused.
+        guard phnum == 0 || phentsize >= 56 else { throw ImageError.malformed(path, "program header entry size \(phentsize) is below 56") }
         var segments: [GuestImage.Segment] = []
+        var segmentBytes = 0
         for i in 0..<phnum {
             let o = phoff + i * phentsize
             guard try u32(o) == 1 else { continue } // PT_LOAD
@@ -95,13 +99,17 @@ public enum ELFLoader {
             guard offset + filesz <= b.count else { throw ImageError.malformed(path, "segment \(i) extends past the end of the file") }
             guard UInt64(filesz) <= memsz else { throw ImageError.malformed(path, "segment \(i) has filesz > memsz") }
             guard memsz < 1 << 36 else { throw ImageError.malformed(path, "segment \(i) is implausibly large") }
+            segmentBytes += filesz
+            guard segmentBytes <= 2 * b.count else { throw ImageError.malformed(path, "segments copy the file's bytes more than twice over") }
             segments.append(.init(address: paddr, bytes: Array(b[offset..<offset + filesz]), memorySize: memsz))
         }
         guard !segments.isEmpty else { throw ImageError.malformed(path, "no loadable segments") }
 
         var symbols: [GuestImage.Symbol] = []
+        // A file of n bytes holds at most n / 24 distinct symbol entries; symbol tables that overlap cannot make more.
+        let symbolLimit = b.count / 24
         if shoff > 0 && shentsize >= 64 {
-            for i in 0..<shnum {
+            for i in 0..<shnum where symbols.count < symbolLimit {
                 let o = shoff + i * shentsize
                 guard o + 64 <= b.count, try u32(o + 4) == 2 else { continue } // SHT_SYMTAB
                 let symOff = try int(try u64(o + 24)), symSize = try int(try u64(o + 32))
@@ -112,7 +120,7 @@ public enum ELFLoader {
                 let strOff = try int(try u64(so + 24)), strSize = try int(try u64(so + 32))
                 guard strOff + strSize <= b.count, symOff + symSize <= b.count else { continue }
                 var k = symOff
-                while k + 24 <= symOff + symSize {
+                while k + 24 <= symOff + symSize && symbols.count < symbolLimit {
                     let nameIndex = try int(try u32(k))
                     let info = b[k + 4]
                     let value = try u64(k + 8), size = try u64(k + 16)
