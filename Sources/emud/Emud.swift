@@ -1,4 +1,5 @@
 import ArgumentParser
+import Control
 import Foundation
 import GDBStub
 import Machine
@@ -15,19 +16,6 @@ struct Emud: AsyncParsableCommand {
         subcommands: [Run.self, DaemonCommand.self, CtlCommand.self, PluginBuildIDCommand.self, BenchExclusive.self],
         defaultSubcommand: nil
     )
-}
-
-/// Parses sizes such as 134217728, 128M, 1G, 512K.
-func parseSize(_ text: String) -> UInt64? {
-    let t = text.trimmingCharacters(in: .whitespaces).uppercased()
-    guard let last = t.last else { return nil }
-    let multipliers: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
-    if let m = multipliers[last] {
-        guard let n = UInt64(t.dropLast()), n.multipliedReportingOverflow(by: m).overflow == false else { return nil }
-        return n * m
-    }
-    if last == "B", let n = UInt64(t.dropLast()) { return n }
-    return UInt64(t)
 }
 
 func standardError(_ message: String) {
@@ -72,10 +60,18 @@ struct Run: ParsableCommand {
     var image: String
 
     func run() throws {
-        guard let ramSize = parseSize(memory) else {
-            standardError("emud: invalid --memory '\(memory)': use a byte count or a size such as 128M or 1G")
+        // The flags describe a machine the way the daemon's machine-create and configuration file do, and are
+        // decoded by the same rules.
+        var description: [String: JSONValue] = ["id": .string("machine0"), "image": .string(image), "cpus": .int(cpus), "memory": .string(memory)]
+        if let gdb { description["gdb"] = .string(gdb) }
+        let spec: MachineSpec
+        do {
+            spec = try MachineSpec(decoding: description, context: "emud run")
+        } catch {
+            standardError("emud: \(error.description) (--\(error.key))")
             throw ExitCode(2)
         }
+        let ramSize = spec.memory
         let guest: GuestImage
         do {
             if let loadAddress {
@@ -92,7 +88,7 @@ struct Run: ParsableCommand {
             standardError("emud: \(error)")
             throw ExitCode(2)
         }
-        var config = MachineConfiguration(cpus: cpus, ramSize: ramSize)
+        var config = MachineConfiguration(cpus: spec.cpus, ramSize: ramSize)
         config.semihostingRoot = semihostingRoot
         let machine: Machine
         do {
@@ -112,10 +108,10 @@ struct Run: ParsableCommand {
                                   // Plugin output is printed once, when the machine ends.
                                   if fields["PLUGIN_OUTPUT"] == nil { standardError("emud: " + message) }
                               })
-        for spec in plugins {
-            let parts = spec.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        for text in plugins {
             do {
-                try host.load(path: parts[0], arguments: Array(parts.dropFirst()))
+                let plugin = try PluginSpec(commandLine: text)
+                try host.load(path: plugin.path, arguments: plugin.arguments)
             } catch {
                 standardError("emud: \(error)")
                 throw ExitCode(2)

@@ -18,15 +18,15 @@ async def main(socket: str, image: str) -> int:
     created = await asyncio.wait_for(
         client.execute("machine-create", {"id": "pyqmp", "image": image, "memory": "128M"}), timeout=20)
     print("machine-create:", created["id"])
-    waited = await asyncio.wait_for(client.execute("machine-wait", {"id": "pyqmp", "timeout": 20}), timeout=30)
+    waited = await asyncio.wait_for(client.execute("machine-wait", {"machine": "pyqmp", "timeout": 20}), timeout=30)
     print("machine-wait state:", waited["state"], "exit_code:", waited.get("exit_code"))
     try:
-        await asyncio.wait_for(client.execute("machine-destroy", {"id": "no-such-machine"}), timeout=20)
+        await asyncio.wait_for(client.execute("machine-destroy", {"machine": "no-such-machine"}), timeout=20)
         print("machine-destroy of a missing machine succeeded")
         return 1
     except ExecuteError as error:
         print("error class:", error.error_class)
-    await asyncio.wait_for(client.execute("machine-destroy", {"id": "pyqmp"}), timeout=20)
+    await asyncio.wait_for(client.execute("machine-destroy", {"machine": "pyqmp"}), timeout=20)
     print("machine-destroy: done")
     await client.disconnect()
     return 0

@@ -544,7 +544,7 @@ struct DaemonTests {
         #expect(try await early.returnValue("query-machines").array?.count == 1)
 
         // Now it gets events too.
-        _ = try await watcher.returnValue("machine-destroy", ["id": "quiet"])
+        _ = try await watcher.returnValue("machine-destroy", ["machine": "quiet"])
         let destroyed = try await early.waitForEvent("MACHINE_DESTROYED")
         #expect(destroyed["data"]["id"].string == "quiet")
         #expect(destroyed["timestamp"]["seconds"].int != nil && destroyed["timestamp"]["microseconds"].int != nil, "\(destroyed)")
@@ -573,13 +573,13 @@ struct DaemonTests {
         let announced = try await client.waitForEvent("MACHINE_CREATED") { $0["id"].string == "sieve" }
         #expect(announced["data"]["paused"].bool == false && announced["data"]["image"].string == elf, "\(announced)")
 
-        let waited = try await client.returnValue("machine-wait", ["id": "sieve", "timeout": 60], timeout: 90)
+        let waited = try await client.returnValue("machine-wait", ["machine": "sieve", "timeout": 60], timeout: 90)
         #expect(waited["state"].string == "exited" && waited["exit_code"].int == 0 && waited["timed_out"].bool == false, "\(waited)")
         #expect((waited["instructions"].int ?? 0) > 1_000_000, "\(waited)")
         let exit = try await client.waitForEvent("MACHINE_EXIT") { $0["id"].string == "sieve" }
         #expect(exit["data"]["exit_code"].int == 0, "\(exit)")
 
-        let console = try await client.returnValue("console-read", ["id": "sieve"])
+        let console = try await client.returnValue("console-read", ["machine": "sieve"])
         let text = try #require(console["data"].string)
         if let difference = firstDifference(expected: Data(expected.utf8), actual: Data(text.utf8),
                                             expectedName: "emud run", actualName: "console-read") {
@@ -587,17 +587,17 @@ struct DaemonTests {
         }
         #expect(console["next"].int == expected.utf8.count && console["dropped"].int == 0, "\(console["next"]) \(console["dropped"])")
         // Reading on from `next` gives nothing new; reading from an offset gives the rest.
-        #expect(try await client.returnValue("console-read", ["id": "sieve", "from": expected.utf8.count])["data"].string == "")
-        let tail = try await client.returnValue("console-read", ["id": "sieve", "from": 9])["data"].string
+        #expect(try await client.returnValue("console-read", ["machine": "sieve", "from": expected.utf8.count])["data"].string == "")
+        let tail = try await client.returnValue("console-read", ["machine": "sieve", "from": 9])["data"].string
         #expect(tail == String(decoding: Array(expected.utf8).dropFirst(9), as: UTF8.self))
 
         // A machine with a non-zero exit code reports it.
         _ = try await client.returnValue("machine-create", ["id": "three", "image": bed.guest("exitcode-O0.elf")])
-        let three = try await client.returnValue("machine-wait", ["id": "three", "timeout": 60], timeout: 90)
+        let three = try await client.returnValue("machine-wait", ["machine": "three", "timeout": 60], timeout: 90)
         #expect(three["state"].string == "exited" && three["exit_code"].int == 3, "\(three)")
         // A running machine that never ends: machine-wait gives up after its timeout and says so.
         _ = try await client.returnValue("machine-create", ["id": "forever", "image": bed.guest("demo-forever.elf")])
-        let timedOut = try await client.returnValue("machine-wait", ["id": "forever", "timeout": 1])
+        let timedOut = try await client.returnValue("machine-wait", ["machine": "forever", "timeout": 1])
         #expect(timedOut["timed_out"].bool == true && timedOut["state"].string == "running", "\(timedOut)")
         let listed = try await client.returnValue("query-machines").array?.compactMap { $0["id"].string } ?? []
         #expect(listed == ["sieve", "three", "forever"])
@@ -632,9 +632,9 @@ struct DaemonTests {
         let before = try await client.returnValue("plugin-query", ["machine": "p", "id": id])
         #expect(before["report"]["insns"].int == 0, "\(before)")
 
-        _ = try await client.returnValue("machine-cont", ["id": "p"])
+        _ = try await client.returnValue("machine-cont", ["machine": "p"])
         _ = try await client.waitForEvent("MACHINE_RESUME") { $0["id"].string == "p" }
-        let waited = try await client.returnValue("machine-wait", ["id": "p", "timeout": 60], timeout: 90)
+        let waited = try await client.returnValue("machine-wait", ["machine": "p", "timeout": 60], timeout: 90)
         #expect(waited["exit_code"].int == 0, "\(waited)")
         let instructions = try #require(waited["instructions"].int)
 
@@ -659,7 +659,7 @@ struct DaemonTests {
         let second = try await client.returnValue("plugin-load", ["machine": "p", "path": plugin, "args": "inline=off"])
         let secondID = try #require(second["id"].int)
         #expect(secondID != id, "plugin ids are reused: \(id) then \(secondID)")
-        let destroyed = try await client.returnValue("machine-destroy", ["id": "p"])
+        let destroyed = try await client.returnValue("machine-destroy", ["machine": "p"])
         #expect(destroyed["plugins"][0]["id"].int == secondID && destroyed["plugins"][0]["report"].string == "insns: 0\n", "\(destroyed)")
         let finalReport = try await client.waitForEvent("PLUGIN_UNLOADED") { $0["id"].int == secondID }
         #expect(finalReport["data"]["report"].string == "insns: 0\n", "\(finalReport)")
@@ -675,7 +675,7 @@ struct DaemonTests {
         defer { watcher.close() }
 
         _ = try await client.returnValue("machine-create", ["id": "beat", "image": bed.guest("demo-forever.elf")])
-        let stopped = try await client.returnValue("machine-stop", ["id": "beat"])
+        let stopped = try await client.returnValue("machine-stop", ["machine": "beat"])
         #expect(stopped["state"].string == "stopped" && stopped["stop_reason"].string == "paused", "\(stopped)")
         let stopEvent = try await watcher.waitForEvent("MACHINE_STOP") { $0["id"].string == "beat" }
         #expect(stopEvent["data"]["reason"].string == "paused", "\(stopEvent)")
@@ -684,11 +684,11 @@ struct DaemonTests {
         try await Task.sleep(nanoseconds: 300_000_000)
         #expect(try await client.returnValue("query-machines")[0]["instructions"].int == first)
 
-        let resumed = try await client.returnValue("machine-cont", ["id": "beat"])
+        let resumed = try await client.returnValue("machine-cont", ["machine": "beat"])
         #expect(resumed["state"].string == "running", "\(resumed)")
         _ = try await watcher.waitForEvent("MACHINE_RESUME") { $0["id"].string == "beat" }
 
-        let destroyed = try await client.returnValue("machine-destroy", ["id": "beat"])
+        let destroyed = try await client.returnValue("machine-destroy", ["machine": "beat"])
         #expect(destroyed["plugins"].array?.isEmpty == true, "\(destroyed)")
         _ = try await watcher.waitForEvent("MACHINE_DESTROYED") { $0["id"].string == "beat" }
         #expect(try await client.returnValue("query-machines").array?.isEmpty == true)
@@ -705,9 +705,9 @@ struct DaemonTests {
         _ = try await client.returnValue("machine-create", ["id": "m", "image": elf, "paused": true])
 
         // DeviceNotFound: a machine or plugin that does not exist.
-        for (command, arguments) in [("machine-stop", ["id": "ghost"]), ("machine-cont", ["id": "ghost"]),
-                                     ("machine-destroy", ["id": "ghost"]), ("machine-wait", ["id": "ghost"]),
-                                     ("console-read", ["id": "ghost"]), ("plugin-load", ["machine": "ghost", "path": "/x.so"]),
+        for (command, arguments) in [("machine-stop", ["machine": "ghost"]), ("machine-cont", ["machine": "ghost"]),
+                                     ("machine-destroy", ["machine": "ghost"]), ("machine-wait", ["machine": "ghost"]),
+                                     ("console-read", ["machine": "ghost"]), ("plugin-load", ["machine": "ghost", "path": "/x.so"]),
                                      ("plugin-query", ["machine": "m", "id": 99]), ("plugin-unload", ["machine": "m", "id": 99])] as [(String, [String: Any])] {
             let reply = try await client.execute(command, arguments)
             #expect(reply.errorClass == "DeviceNotFound", "\(command): \(reply)")
@@ -728,10 +728,10 @@ struct DaemonTests {
             ("machine-create", ["id": "m", "image": elf], ["already exists"]),
             ("machine-create", ["id": "x", "image": "/nonexistent/fw.elf"], ["/nonexistent/fw.elf"]),
             ("machine-create", ["image": elf], ["id"]),
-            ("machine-stop", [:], ["id"]),
-            ("machine-stop", ["id": 5], ["id"]),
-            ("machine-wait", ["id": "m", "timeout": -1], ["timeout"]),
-            ("console-read", ["id": "m", "from": "start"], ["from"]),
+            ("machine-stop", [:], ["machine"]),
+            ("machine-stop", ["machine": 5], ["machine"]),
+            ("machine-wait", ["machine": "m", "timeout": -1], ["timeout"]),
+            ("console-read", ["machine": "m", "from": "start"], ["from"]),
             ("plugin-load", ["machine": "m"], ["path"]),
             ("plugin-load", ["machine": "m", "path": "/nonexistent/libx.so"], ["/nonexistent/libx.so"]),
             ("plugin-load", ["machine": "m", "path": elf, "args": 5], ["args"]),
@@ -796,10 +796,10 @@ struct DaemonTests {
                         let created = try await client.returnValue("machine-create", ["id": id, "image": elf, "paused": paused], timeout: 120)
                         guard created["id"].string == id else { return "\(id): machine-create returned \(created)" }
                         if !paused {
-                            let waited = try await client.returnValue("machine-wait", ["id": id, "timeout": 60], timeout: 120)
+                            let waited = try await client.returnValue("machine-wait", ["machine": id, "timeout": 60], timeout: 120)
                             guard waited["exit_code"].int == 3 else { return "\(id): machine-wait returned \(waited)" }
                         }
-                        _ = try await client.returnValue("machine-destroy", ["id": id], timeout: 120)
+                        _ = try await client.returnValue("machine-destroy", ["machine": id], timeout: 120)
                         return nil
                     } catch {
                         return "client \(n): \(error)"
@@ -892,7 +892,7 @@ struct DaemonTests {
             let abuser = try await bed.client()
             defer { abuser.close() }
             // A string member of 1 MiB + 1 KiB: valid JSON, too long a line, with or without its newline.
-            var line = Array(#"{"execute": "console-write", "arguments": {"id": "m", "data": ""#.utf8)
+            var line = Array(#"{"execute": "console-write", "arguments": {"machine": "m", "data": ""#.utf8)
             line += [UInt8](repeating: 0x61, count: (1 << 20) + 1024)
             line += Array(#""}}"#.utf8)
             if terminated { line.append(0x0A) }
@@ -923,7 +923,7 @@ struct DaemonTests {
 
         // Leaves while a slow command (machine-wait on a machine that never ends) is running for it.
         let leaver = try await bed.client()
-        try await leaver.sendLine(#"{"execute": "machine-wait", "arguments": {"id": "forever", "timeout": 3}, "id": 1}"#)
+        try await leaver.sendLine(#"{"execute": "machine-wait", "arguments": {"machine": "forever", "timeout": 3}, "id": 1}"#)
         try await Task.sleep(nanoseconds: 200_000_000)
         leaver.close()
         // Leaves half-way through a request line, and one that leaves before reading the greeting.
@@ -935,8 +935,8 @@ struct DaemonTests {
         // Leaves with a command queued behind a running one (whether the queued one runs is the server's
         // choice; it must not matter to anybody else).
         let queued = try await bed.client()
-        try await queued.sendLine(#"{"execute": "machine-wait", "arguments": {"id": "forever", "timeout": 10}}"#)
-        try await queued.sendLine(#"{"execute": "machine-stop", "arguments": {"id": "forever"}}"#)
+        try await queued.sendLine(#"{"execute": "machine-wait", "arguments": {"machine": "forever", "timeout": 10}}"#)
+        try await queued.sendLine(#"{"execute": "machine-stop", "arguments": {"machine": "forever"}}"#)
         queued.close()
 
         // The others are served meanwhile, while machine-wait still runs for the leaver.
@@ -949,7 +949,7 @@ struct DaemonTests {
         let after = try await client.returnValue("query-machines")
         #expect(after[0]["id"].string == "forever", "\(after)")
         #expect(["running", "stopped"].contains(after[0]["state"].string ?? ""), "\(after)")
-        #expect(try await client.returnValue("machine-cont", ["id": "forever"])["state"].string == "running")
+        #expect(try await client.returnValue("machine-cont", ["machine": "forever"])["state"].string == "running")
         #expect(!bed.daemon.hasExited)
         let log = bed.daemon.log
         #expect(log.contains("ran machine-wait"), "the log does not show the abandoned machine-wait finishing:\n\(log)")
@@ -961,13 +961,13 @@ struct DaemonTests {
         let client = try await bed.client()
         defer { client.close() }
         _ = try await client.returnValue("machine-create", ["id": "s", "image": bed.guest("sieve-O0.elf")])
-        _ = try await client.returnValue("machine-wait", ["id": "s", "timeout": 60], timeout: 90)
+        _ = try await client.returnValue("machine-wait", ["machine": "s", "timeout": 60], timeout: 90)
 
         // It floods requests whose replies are large (the console, about 1 KiB each) and reads nothing, from a
         // thread of its own, until the server stops reading it or hangs up on it.
         let hog = try await bed.client()
         defer { hog.close() }
-        let request = Array(#"{"execute": "console-read", "arguments": {"id": "s"}}"#.utf8) + [0x0A]
+        let request = Array(#"{"execute": "console-read", "arguments": {"machine": "s"}}"#.utf8) + [0x0A]
         let flood = Task {
             try await onOwnThread { () -> String in
                 let deadline = Date(timeIntervalSinceNow: 8)
@@ -987,7 +987,7 @@ struct DaemonTests {
         for round in 0..<20 {
             let started = Date()
             _ = try await client.returnValue("machine-create", ["id": "r\(round)", "image": bed.guest("exitcode-O0.elf"), "memory": "8M", "paused": true])
-            _ = try await client.returnValue("machine-destroy", ["id": "r\(round)"])
+            _ = try await client.returnValue("machine-destroy", ["machine": "r\(round)"])
             _ = try await client.waitForEvent("MACHINE_DESTROYED") { $0["id"].string == "r\(round)" }
             // A generous bound: a client blocked by the flood would never finish the round at all.
             #expect(Date().timeIntervalSince(started) < 30, "round \(round) took \(Date().timeIntervalSince(started)) s")
@@ -1019,12 +1019,12 @@ struct DaemonTests {
         #expect(create.status == 0, "\(String(decoding: create.standardError, as: UTF8.self))")
         let created = JSONNode(value: try? JSONSerialization.jsonObject(with: create.standardOutput))
         #expect(created["id"].string == "c1" && created["memory"].int == 16 << 20 && created["state"].string == "stopped", "\(created)")
-        let json = try await runProcess(emud, ctl + ["--json", #"{"id": "c1"}"#, "machine-cont"], timeout: 30)
+        let json = try await runProcess(emud, ctl + ["--json", #"{"machine": "c1"}"#, "machine-cont"], timeout: 30)
         #expect(json.status == 0, "\(String(decoding: json.standardError, as: UTF8.self))")
         #expect(JSONNode(value: try? JSONSerialization.jsonObject(with: json.standardOutput))["id"].string == "c1")
 
         // A command that fails: non-zero, the server's description on stderr, nothing on stdout.
-        let missing = try await runProcess(emud, ctl + ["machine-stop", "id=ghost"], timeout: 30)
+        let missing = try await runProcess(emud, ctl + ["machine-stop", "machine=ghost"], timeout: 30)
         let missingText = String(decoding: missing.standardError, as: UTF8.self)
         #expect(missing.status != 0 && !missing.killedBySignal, "\(missing.ending)")
         #expect(missingText.contains("no machine 'ghost'"), "stderr: \(missingText)")

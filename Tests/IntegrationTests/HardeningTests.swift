@@ -66,8 +66,8 @@ struct HardeningTests {
         func cycle(_ i: Int) async throws {
             _ = try await client.returnValue("machine-create", ["id": "m\(i)", "image": elf, "memory": "256M",
                                                                 "console": ["socket": directory.file("m\(i).sock")]])
-            _ = try await client.returnValue("machine-wait", ["id": "m\(i)", "timeout": 60], timeout: 90)
-            _ = try await client.returnValue("machine-destroy", ["id": "m\(i)"])
+            _ = try await client.returnValue("machine-wait", ["machine": "m\(i)", "timeout": 60], timeout: 90)
+            _ = try await client.returnValue("machine-destroy", ["machine": "m\(i)"])
         }
         try await cycle(0)
         let pid = daemon.processIdentifier
@@ -110,8 +110,8 @@ struct HardeningTests {
         let own = directory.file("own.log")
         try "earlier run\n".write(toFile: own, atomically: true, encoding: .utf8)
         _ = try await client.returnValue("machine-create", ["id": "c", "image": elf, "console": ["log": own]])
-        _ = try await client.returnValue("machine-wait", ["id": "c", "timeout": 60], timeout: 90)
-        _ = try await client.returnValue("machine-destroy", ["id": "c"])
+        _ = try await client.returnValue("machine-wait", ["machine": "c", "timeout": 60], timeout: 90)
+        _ = try await client.returnValue("machine-destroy", ["machine": "c"])
         let text = try String(contentsOfFile: own, encoding: .utf8)
         #expect(text.hasPrefix("earlier run\n") && text.contains("primes below"), "own log: \(text.prefix(200))")
         #expect(!daemon.hasExited)
@@ -146,7 +146,7 @@ struct HardeningTests {
             during = openDescriptors(pid)
         }
         #expect(during <= before + 4, "descriptors: \(before) before the machine, \(during) after 40 console clients came and went")
-        _ = try await client.returnValue("machine-destroy", ["id": "s"])
+        _ = try await client.returnValue("machine-destroy", ["machine": "s"])
         #expect(!FileManager.default.fileExists(atPath: path), "the console socket is still there after destroy")
         var after = openDescriptors(pid)
         for _ in 0..<50 where after > before + 1 {
@@ -199,7 +199,7 @@ struct HardeningTests {
         _ = try await client.returnValue("machine-create", ["id": "b", "image": elf, "memory": "256M", "paused": true])
         let third = try await client.execute("machine-create", ["id": "c", "image": elf, "memory": "128M", "paused": true])
         #expect(third.errorClass == "GenericError" && third.errorDescription.contains("max_guest_memory"), "\(third)")
-        _ = try await client.returnValue("machine-destroy", ["id": "a"])
+        _ = try await client.returnValue("machine-destroy", ["machine": "a"])
         _ = try await client.returnValue("machine-create", ["id": "c", "image": elf, "memory": "128M", "paused": true])
         #expect(try await client.returnValue("query-machines").array?.count == 2)
     }
@@ -238,7 +238,7 @@ struct HardeningTests {
         #expect(try await client.returnValue("query-plugins", timeout: 5).array?.isEmpty == true, "a half-installed plugin is listed")
         // machine-destroy returns (with an error saying why) instead of hanging.
         let started = Date()
-        let destroyed = try await client.execute("machine-destroy", ["id": "m0"], timeout: 30)
+        let destroyed = try await client.execute("machine-destroy", ["machine": "m0"], timeout: 30)
         #expect(destroyed.errorClass == "GenericError" && destroyed.errorDescription.contains("still installing"), "\(destroyed)")
         #expect(Date().timeIntervalSince(started) < 20)
         #expect(try await client.returnValue("query-machines", timeout: 5).array?.count == count - 1)

@@ -313,7 +313,7 @@ struct SystemdTests {
                                                             "console": ["log": beatLog]])
         let loaded = try await client.returnValue("plugin-load", ["machine": "beat", "path": plugin, "args": ["inline=on"]])
         let pluginID = try #require(loaded["id"].int)
-        _ = try await client.returnValue("machine-wait", ["id": "sieve", "timeout": 60], timeout: 90)
+        _ = try await client.returnValue("machine-wait", ["machine": "sieve", "timeout": 60], timeout: 90)
         // The demo draws, then hashes for a long while: stop it in the middle of that.
         var written = ""
         for _ in 0..<600 where !written.contains("SHA-256 hash chain") {
@@ -321,7 +321,7 @@ struct SystemdTests {
             written = (try? String(contentsOfFile: beatLog, encoding: .utf8)) ?? ""
         }
         #expect(written.contains("SHA-256 hash chain"), "the demo's console log after 60 s: \(written.suffix(300))")
-        let shown = try await client.returnValue("console-read", ["id": "beat"])["data"].string ?? ""
+        let shown = try await client.returnValue("console-read", ["machine": "beat"])["data"].string ?? ""
         #expect(try await client.returnValue("query-machines")[1]["state"].string == "running")
 
         daemon.signal(SIGTERM)
@@ -508,7 +508,7 @@ struct SystemdTests {
             defer { client.close() }
             _ = try await client.returnValue("machine-create", ["id": "logged", "image": environment.guests.appendingPathComponent("sieve-O0.elf").path, "paused": true])
             _ = try await client.returnValue("plugin-load", ["machine": "logged", "path": plugin])
-            _ = try await client.returnValue("machine-destroy", ["id": "logged"])
+            _ = try await client.returnValue("machine-destroy", ["machine": "logged"])
             #expect(await daemon.waitForLog(containing: "PLUGIN_LICENSE="), "\(target ?? "auto"): log:\n\(daemon.log)")
             let lines = daemon.log.split(separator: "\n")
             let load = lines.first { $0.contains("PLUGIN_LICENSE=") } ?? ""

@@ -96,7 +96,7 @@ for ((cycle = 1; cycle <= SOAK_CYCLES; cycle++)); do
     id=$(sed -n 's/.*"id":\([0-9][0-9]*\).*/\1/p' <<<"$loaded")
     [[ -n $id ]] || die "plugin-load at cycle $cycle returned no plugin id: $loaded"
     ctl plugin-unload machine=soak id="$id" >/dev/null
-    ctl machine-destroy id=soak >/dev/null
+    ctl machine-destroy machine=soak >/dev/null
     if (( cycle % SOAK_REPORT_EVERY == 0 || cycle == SOAK_CYCLES )); then
         now=$(figures)
         report "$now" "$cycle"

@@ -84,8 +84,8 @@ final class Daemon: @unchecked Sendable {
     }
 
     @discardableResult
-    func createMachine(_ spec: DaemonConfiguration.MachineSpec) async throws -> ManagedMachine {
-        guard MachineSpecRules.validID(spec.id) else {
+    func createMachine(_ spec: MachineSpec) async throws -> ManagedMachine {
+        guard MachineSpec.validID(spec.id) else {
             throw ControlError.generic("machine id '\(spec.id)' must be 1-64 letters, digits, '-', '_' or '.'")
         }
         // Reserve the id while the image loads, so two clients cannot create the same machine.

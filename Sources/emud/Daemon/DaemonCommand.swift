@@ -62,7 +62,7 @@ struct DaemonCommand: AsyncParsableCommand {
         }
         var memoryLimit = file.maxGuestMemory ?? DaemonConfiguration.defaultGuestMemoryLimit()
         if let maxGuestMemory {
-            guard let bytes = MachineSpecRules.memory(.string(maxGuestMemory)) else {
+            guard let bytes = MachineSpec.size(.string(maxGuestMemory)) else {
                 standardError("emud: --max-guest-memory must be a size such as 8G or 512M")
                 throw ExitCode(2)
             }
@@ -104,7 +104,7 @@ struct DaemonSettings: Sendable {
     var policy: PluginPolicy
     var stopTimeout: TimeInterval
     var configPath: String?
-    var initialMachines: [DaemonConfiguration.MachineSpec]
+    var initialMachines: [MachineSpec]
 }
 
 /// The daemon as a swift-service-lifecycle service: starts listening, creates the configured machines, tells

@@ -41,34 +41,17 @@ extension Daemon {
             ])
         }
 
-        r.register("machine-create", parameters: ["id", "board", "cpus", "memory", "image", "gdb", "paused", "console", "plugins"]) { args, _ in
-            let id = try args.string("id")
-            if let board = try args.optionalString("board"), board != "virt" {
-                throw ControlError.generic("machine-create: board '\(board)' is not available; emud models QEMU's 'virt' board")
-            }
-            var spec = DaemonConfiguration.MachineSpec(id: id, image: try args.string("image"))
-            spec.cpus = try args.optionalInt("cpus", in: 1...MachineConfiguration.maxCPUs) ?? 1
-            spec.memory = UInt64(try args.optionalMemorySize("memory", in: (1 << 20)...(3 << 30)) ?? (128 << 20))
-            spec.gdb = try args.optionalString("gdb")
-            spec.paused = try args.optionalBool("paused") ?? false
-            if let console = args["console"] {
-                guard let target = MachineSpecRules.console(console) else {
-                    throw args.invalid("console", expected: "\"ring\", {\"log\": PATH} or {\"socket\": PATH}", found: console)
-                }
-                spec.console = target
-            }
-            for p in try args.optionalArray("plugins") ?? [] {
-                guard let path = p["path"]?.stringValue else {
-                    throw ControlError.generic("machine-create: each entry of 'plugins' needs a 'path'")
-                }
-                spec.plugins.append(.init(path: path, arguments: p["args"]?.arrayValue?.compactMap { $0.stringValue } ?? []))
+        r.register("machine-create", parameters: MachineSpec.keys) { args, _ in
+            let spec: MachineSpec
+            do { spec = try MachineSpec(decoding: args.values, context: "machine-create") } catch let problem as MachineSpec.Problem {
+                throw ControlError.generic(problem.description)
             }
             let managed = try await self.createMachine(spec)
             return self.describe(managed)
         }
 
-        r.register("machine-destroy", parameters: ["id"]) { args, _ in
-            let reports = try await self.destroyMachine(try args.string("id"))
+        r.register("machine-destroy", parameters: ["machine"]) { args, _ in
+            let reports = try await self.destroyMachine(try args.string("machine"))
             return .object(["plugins": .array(reports.map { .object(["id": .int(Int($0.0.id)), "report": .string($0.1)]) })])
         }
 
@@ -76,8 +59,8 @@ extension Daemon {
             .array(self.allMachines.map { self.describe($0) })
         }
 
-        r.register("machine-stop", parameters: ["id"]) { args, _ in
-            let m = try self.machine(try args.string("id"))
+        r.register("machine-stop", parameters: ["machine"]) { args, _ in
+            let m = try self.machine(try args.string("machine"))
             switch m.machine.state {
             case .exited, .failed: throw ControlError.generic("machine '\(m.id)' has ended (\(m.machine.state.name)); there is nothing to stop")
             case .stopped: return self.describe(m)
@@ -89,8 +72,8 @@ extension Daemon {
             return self.describe(m)
         }
 
-        r.register("machine-cont", parameters: ["id"]) { args, _ in
-            let m = try self.machine(try args.string("id"))
+        r.register("machine-cont", parameters: ["machine"]) { args, _ in
+            let m = try self.machine(try args.string("machine"))
             switch m.machine.state {
             case .exited, .failed: throw ControlError.generic("machine '\(m.id)' has ended (\(m.machine.state.name)); destroy it and create it again")
             case .running: return self.describe(m)
@@ -102,8 +85,8 @@ extension Daemon {
             return self.describe(m)
         }
 
-        r.register("machine-reset", parameters: ["id"]) { args, _ in
-            let m = try self.machine(try args.string("id"))
+        r.register("machine-reset", parameters: ["machine"]) { args, _ in
+            let m = try self.machine(try args.string("machine"))
             switch m.machine.state {
             case .exited, .failed:
                 throw ControlError.generic("machine '\(m.id)' has ended; destroy it and create it again")
@@ -113,8 +96,8 @@ extension Daemon {
             return self.describe(m)
         }
 
-        r.register("machine-wait", parameters: ["id", "timeout"]) { args, _ in
-            let m = try self.machine(try args.string("id"))
+        r.register("machine-wait", parameters: ["machine", "timeout"]) { args, _ in
+            let m = try self.machine(try args.string("machine"))
             let timeout = TimeInterval(try args.optionalInt("timeout", in: 0...86_400) ?? 30)
             let state = try await offload { m.machine.waitUntilNotRunning(timeout: timeout) }
             var out = self.describe(m).objectValue ?? [:]
@@ -122,23 +105,23 @@ extension Daemon {
             return .object(out)
         }
 
-        r.register("console-read", parameters: ["id", "from"]) { args, _ in
-            let m = try self.machine(try args.string("id"))
+        r.register("console-read", parameters: ["machine", "from"]) { args, _ in
+            let m = try self.machine(try args.string("machine"))
             let from = try args.optionalInt("from", in: 0...Int.max).map { UInt64($0) }
             let (bytes, next, dropped) = m.ring.read(from: from)
             return .object(["data": .string(String(decoding: bytes, as: UTF8.self)), "next": .int(Int(next)), "dropped": .int(Int(dropped))])
         }
 
-        r.register("console-write", parameters: ["id", "data"]) { args, _ in
-            let m = try self.machine(try args.string("id"))
+        r.register("console-write", parameters: ["machine", "data"]) { args, _ in
+            let m = try self.machine(try args.string("machine"))
             let data = Array(try args.string("data").utf8)
             m.machine.board.uart.receive(data)
             m.machine.board.console.feed(data)
             return .object(["written": .int(data.count)])
         }
 
-        r.register("gdb-listen", parameters: ["id", "endpoint"]) { args, _ in
-            let m = try self.machine(try args.string("id"))
+        r.register("gdb-listen", parameters: ["machine", "endpoint"]) { args, _ in
+            let m = try self.machine(try args.string("machine"))
             let endpoint: GDBEndpoint
             do { endpoint = try GDBEndpoint(parsing: try args.string("endpoint")) } catch let e as ControlError { throw e } catch {
                 throw ControlError.generic("gdb-listen: \(error)")
@@ -147,8 +130,8 @@ extension Daemon {
             return .object(["id": .string(m.id), "endpoint": .string(m.gdbEndpoint ?? "")])
         }
 
-        r.register("gdb-close", parameters: ["id"]) { args, _ in
-            let m = try self.machine(try args.string("id"))
+        r.register("gdb-close", parameters: ["machine"]) { args, _ in
+            let m = try self.machine(try args.string("machine"))
             guard let server = m.gdbServer else { throw ControlError.generic("machine '\(m.id)' has no gdb endpoint") }
             await server.stop()
             m.gdbServer = nil
@@ -159,18 +142,7 @@ extension Daemon {
         r.register("plugin-load", parameters: ["machine", "path", "args"]) { args, _ in
             let m = try self.machine(try args.string("machine"))
             let path = try args.string("path")
-            var parsedArguments: [String] = []
-            if let a = args["args"] {
-                if let list = a.arrayValue {
-                    parsedArguments = list.map { $0.stringValue ?? $0.serialized() }
-                } else if let object = a.objectValue {
-                    parsedArguments = object.keys.sorted().map { "\($0)=\(object[$0]?.stringValue ?? object[$0]?.serialized() ?? "")" }
-                } else if let s = a.stringValue {
-                    parsedArguments = s.split(separator: ",").map(String.init)
-                } else {
-                    throw args.invalid("args", expected: "an array of \"key=value\" strings or an object", found: a)
-                }
-            }
+            let parsedArguments = try PluginSpec.arguments(args["args"], context: "plugin-load")
             let arguments = parsedArguments
             let host = m.plugins
             let info: PluginInfo

@@ -17,22 +17,6 @@ import Foundation
 /// }
 /// ```
 struct DaemonConfiguration: Equatable {
-    struct PluginSpec: Equatable {
-        var path: String
-        var arguments: [String]
-    }
-
-    struct MachineSpec: Equatable {
-        var id: String
-        var image: String
-        var cpus = 1
-        var memory: UInt64 = 128 << 20
-        var gdb: String?
-        var paused = false
-        var console: ConsoleTarget = .ring
-        var plugins: [PluginSpec] = []
-    }
-
     var control: String?
     var controlGroup: String?
     var logTarget: LogTarget?
@@ -147,7 +131,7 @@ struct DaemonConfiguration: Equatable {
             config.pluginDirectories = dirs
         }
         if let v = object["max_guest_memory"] {
-            guard let bytes = MachineSpecRules.memory(v) else { throw problem("max_guest_memory", "'max_guest_memory' must be bytes or a size such as \"8G\"") }
+            guard let bytes = MachineSpec.size(v) else { throw problem("max_guest_memory", "'max_guest_memory' must be bytes or a size such as \"8G\"") }
             config.maxGuestMemory = bytes
         }
         if let v = object["stop_timeout"] {
@@ -170,67 +154,17 @@ struct DaemonConfiguration: Equatable {
             var ids: Set<String> = []
             for (index, entry) in list.enumerated() {
                 guard let m = entry.objectValue else { throw problem("machines", "machines[\(index)] must be an object") }
-                guard let id = m["id"]?.stringValue, MachineSpecRules.validID(id) else {
-                    throw problem("id", "machines[\(index)].id must be a name of letters, digits, '-', '_' or '.'", occurrence: index)
+                let spec: MachineSpec
+                do { spec = try MachineSpec(decoding: m, context: "machines[\(index)]") } catch {
+                    // Point at this machine's use of the key: count the machines before it that use it too.
+                    let before = list[..<index].filter { $0.objectValue?[error.key] != nil }.count
+                    throw problem(error.key, error.description, occurrence: before)
                 }
-                guard !ids.contains(id) else { throw problem("id", "machine id '\(id)' is used twice", occurrence: index) }
-                ids.insert(id)
-                guard let image = m["image"]?.stringValue else { throw problem("image", "machine '\(id)' needs an 'image' (path to an ELF)", occurrence: index) }
-                var spec = MachineSpec(id: id, image: image)
-                if let c = m["cpus"] {
-                    guard let n = c.intValue, (1...8).contains(n) else { throw problem("cpus", "machine '\(id)': 'cpus' must be an integer between 1 and 8") }
-                    spec.cpus = n
-                }
-                if let mem = m["memory"] {
-                    guard let bytes = MachineSpecRules.memory(mem) else { throw problem("memory", "machine '\(id)': 'memory' must be bytes or a size such as \"128M\"") }
-                    spec.memory = bytes
-                }
-                if let g = m["gdb"] {
-                    guard let s = g.stringValue else { throw problem("gdb", "machine '\(id)': 'gdb' must be an endpoint such as \"tcp::1234\"") }
-                    spec.gdb = s
-                }
-                if let p = m["paused"] {
-                    guard let b = p.boolValue else { throw problem("paused", "machine '\(id)': 'paused' must be true or false") }
-                    spec.paused = b
-                }
-                if let c = m["console"] {
-                    guard let target = MachineSpecRules.console(c) else {
-                        throw problem("console", "machine '\(id)': 'console' must be \"ring\", \"stdout\", {\"log\": PATH} or {\"socket\": PATH}")
-                    }
-                    spec.console = target
-                }
-                if let ps = m["plugins"] {
-                    guard let arr = ps.arrayValue else { throw problem("plugins", "machine '\(id)': 'plugins' must be an array") }
-                    for p in arr {
-                        guard let path = p["path"]?.stringValue else { throw problem("path", "machine '\(id)': each plugin needs a 'path'") }
-                        let args = p["args"]?.arrayValue?.compactMap { $0.stringValue } ?? []
-                        spec.plugins.append(PluginSpec(path: path, arguments: args))
-                    }
-                }
+                guard !ids.contains(spec.id) else { throw problem("id", "machine id '\(spec.id)' is used twice", occurrence: index) }
+                ids.insert(spec.id)
                 config.machines.append(spec)
             }
         }
         return config
-    }
-}
-
-/// Validation shared by the configuration file and the control socket's machine-create.
-enum MachineSpecRules {
-    static func validID(_ id: String) -> Bool {
-        !id.isEmpty && id.count <= 64 && id.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }
-    }
-
-    static func memory(_ value: JSONValue) -> UInt64? {
-        if let n = value.intValue, n > 0 { return UInt64(n) }
-        if let s = value.stringValue { return parseSize(s) }
-        return nil
-    }
-
-    static func console(_ value: JSONValue) -> ConsoleTarget? {
-        if value.stringValue == "ring" { return .ring }
-        if value.stringValue == "stdout" { return .stdout }
-        if let path = value["log"]?.stringValue { return .file(path) }
-        if let path = value["socket"]?.stringValue { return .unixSocket(path) }
-        return nil
     }
 }

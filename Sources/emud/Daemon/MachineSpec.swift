@@ -1,0 +1,123 @@
+import Control
+import Foundation
+import Machine
+
+/// What a machine is made of. Decoded in one place, ``MachineSpec/init(decoding:context:)``, for `emud run`'s
+/// flags, each entry of the configuration file's `machines`, and `machine-create`: one grammar for sizes, one
+/// for plugin arguments, one CPU limit (the machine's own).
+struct MachineSpec: Equatable {
+    var id: String
+    var image: String
+    var cpus = 1
+    var memory: UInt64 = 128 << 20
+    var gdb: String?
+    var paused = false
+    var console: ConsoleTarget = .ring
+    var plugins: [PluginSpec] = []
+
+    /// The keys a machine description may have (machine-create's parameters, a configuration entry's keys).
+    static let keys = ["id", "board", "image", "cpus", "memory", "gdb", "paused", "console", "plugins"]
+    static let memoryRange = (1 << 20)...(3 << 30)
+
+    init(id: String, image: String) {
+        self.id = id
+        self.image = image
+    }
+
+    /// A field of a machine description that is wrong, and why (the message names the context and the key).
+    struct Problem: Error, CustomStringConvertible {
+        let key: String
+        let description: String
+    }
+
+    /// Decodes a machine description (a JSON object). `context` names where it came from in messages
+    /// ("machine-create", "machines[2]").
+    init(decoding object: [String: JSONValue], context: String) throws(Problem) {
+        let args = ControlArguments(command: context, values: object)
+        func field<T>(_ key: String, _ read: () throws(ControlError) -> T) throws(Problem) -> T {
+            do { return try read() } catch { throw Problem(key: key, description: error.message) }
+        }
+        for key in object.keys.sorted() where !Self.keys.contains(key) {
+            throw Problem(key: key, description: "\(context): unknown key '\(key)' (known: \(Self.keys.joined(separator: ", ")))")
+        }
+        id = try field("id") { () throws(ControlError) in try args.string("id") }
+        guard Self.validID(id) else {
+            throw Problem(key: "id", description: "\(context): machine id '\(id)' must be 1-64 letters, digits, '-', '_' or '.'")
+        }
+        if let board = try field("board", { () throws(ControlError) in try args.optionalString("board") }), board != "virt" {
+            throw Problem(key: "board", description: "\(context): board '\(board)' is not available; emud models QEMU's 'virt' board")
+        }
+        image = try field("image") { () throws(ControlError) in try args.string("image") }
+        cpus = try field("cpus") { () throws(ControlError) in try args.optionalInt("cpus", in: 1...MachineConfiguration.maxCPUs) } ?? 1
+        memory = UInt64(try field("memory") { () throws(ControlError) in try args.optionalMemorySize("memory", in: Self.memoryRange) } ?? (128 << 20))
+        gdb = try field("gdb") { () throws(ControlError) in try args.optionalString("gdb") }
+        paused = try field("paused") { () throws(ControlError) in try args.optionalBool("paused") } ?? false
+        if let value = object["console"], value != .null {
+            guard let target = Self.console(value) else {
+                throw Problem(key: "console", description: args.invalid("console", expected: "\"ring\", \"stdout\", {\"log\": PATH} or {\"socket\": PATH}", found: value).message)
+            }
+            console = target
+        }
+        for entry in try field("plugins", { () throws(ControlError) in try args.optionalArray("plugins") }) ?? [] {
+            guard let plugin = entry.objectValue, let path = plugin["path"]?.stringValue else {
+                throw Problem(key: "plugins", description: "\(context): each entry of 'plugins' must be an object with a 'path'")
+            }
+            for key in plugin.keys where key != "path" && key != "args" {
+                throw Problem(key: key, description: "\(context): a plugin entry has an unknown key '\(key)' (known: path, args)")
+            }
+            let arguments = try field("args") { () throws(ControlError) in try PluginSpec.arguments(plugin["args"], context: context) }
+            plugins.append(PluginSpec(path: path, arguments: arguments))
+        }
+    }
+
+    static func validID(_ id: String) -> Bool {
+        !id.isEmpty && id.count <= 64 && id.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }
+    }
+
+    static func console(_ value: JSONValue) -> ConsoleTarget? {
+        if value.stringValue == "ring" { return .ring }
+        if value.stringValue == "stdout" { return .stdout }
+        if let path = value["log"]?.stringValue { return .file(path) }
+        if let path = value["socket"]?.stringValue { return .unixSocket(path) }
+        return nil
+    }
+
+    /// A size as every size in emud is written (bytes, or "512M", "2G", "64KiB"...), or nil.
+    static func size(_ value: JSONValue) -> UInt64? {
+        switch value {
+        case .string(let text): return parseMemorySize(text).flatMap { $0 > 0 ? UInt64($0) : nil }
+        default: return value.intValue.flatMap { $0 > 0 ? UInt64($0) : nil }
+        }
+    }
+}
+
+/// A plugin to load, with its `key=value` arguments.
+struct PluginSpec: Equatable {
+    var path: String
+    var arguments: [String]
+
+    /// Plugin arguments as every caller may give them: an array of "key=value" strings, an object of keys and
+    /// values, or one string "key=value,key=value" (absent or null: none).
+    static func arguments(_ value: JSONValue?, context: String) throws(ControlError) -> [String] {
+        guard let value, value != .null else { return [] }
+        if let list = value.arrayValue { return list.map { $0.stringValue ?? $0.serialized() } }
+        if let object = value.objectValue {
+            return object.keys.sorted().map { "\($0)=\(object[$0]?.stringValue ?? object[$0]?.serialized() ?? "")" }
+        }
+        if let text = value.stringValue { return text.split(separator: ",").map(String.init) }
+        throw ControlArguments(command: context, values: [:]).invalid("args", expected: "an array of \"key=value\" strings, an object, or \"key=value,...\"", found: value)
+    }
+
+    /// `emud run --plugin PATH[,key=value...]`.
+    init(commandLine: String) throws(ControlError) {
+        let path = commandLine.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        self.path = path
+        let rest = commandLine.dropFirst(path.count + 1)
+        arguments = try Self.arguments(rest.isEmpty ? nil : .string(String(rest)), context: "--plugin")
+    }
+
+    init(path: String, arguments: [String]) {
+        self.path = path
+        self.arguments = arguments
+    }
+}
