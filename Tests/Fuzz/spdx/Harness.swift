@@ -21,11 +21,15 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let recased = respaced.split(separator: " ", omittingEmptySubsequences: false).map { word -> String in
         ["and", "or", "with"].contains(word.lowercased()) ? word.lowercased() : String(word)
     }.joined(separator: " ")
+    // The reader refuses expressions past its length and nesting limits; respacing and wrapping must stay within
+    // them for the verdicts to be comparable.
+    guard recased.utf8.count <= PluginLicense.maximumLength else { return 0 }
     let variant = PluginLicense(expression: recased)
     check(variant.isGPLCompatible == license.isGPLCompatible, "'\(text)' and '\(recased)' get different verdicts")
 
     // Composition only for ASCII: a combining mark after an added parenthesis would join it.
     if !text.utf8.allSatisfy({ $0 < 0x80 }) || !isValid(text) { return 0 }
+    guard text.utf8.count + 32 <= PluginLicense.maximumLength, nesting(text) < PluginLicense.maximumNesting else { return 0 }
     check(PluginLicense(expression: "(\(text)) OR MIT").isGPLCompatible, "'(\(text)) OR MIT' refused")
     check(PluginLicense(expression: "GPL-2.0-or-later OR (\(text))").isGPLCompatible, "'GPL-2.0-or-later OR (\(text))' refused")
     check(!PluginLicense(expression: "(\(text)) AND Proprietary").isGPLCompatible, "'(\(text)) AND Proprietary' accepted")
@@ -35,4 +39,13 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
 /// Whether the reader takes `text` as an expression (a refusal for an unknown license still counts).
 func isValid(_ text: String) -> Bool {
     PluginLicense(expression: text).reason.map { !$0.contains("is not a valid SPDX license expression") } ?? true
+}
+
+/// The deepest parenthesis nesting in `text`.
+func nesting(_ text: String) -> Int {
+    var depth = 0, deepest = 0
+    for c in text.utf8 {
+        if c == UInt8(ascii: "(") { depth += 1; deepest = max(deepest, depth) } else if c == UInt8(ascii: ")") { depth -= 1 }
+    }
+    return deepest
 }
