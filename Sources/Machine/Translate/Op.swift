@@ -161,3 +161,18 @@ extension Op {
 public enum AtomicOp: UInt8 {
     case add, clr, eor, set, smax, smin, umax, umin, swp
 }
+
+
+extension OpCode {
+    /// Operations after which the translator ends the block: they change the PC or state that decoding
+    /// depends on, or must be followed by a check for interrupts.
+    var endsBlock: Bool {
+        switch self {
+        case .b, .bl, .br, .blr, .ret, .cbz, .tbz, .bcond, .svc, .hvc, .smc, .brk, .hlt, .undefined, .fpTrap,
+             .eret, .msr, .msrImm, .wfi, .wfe, .isb, .endBlock:
+            return true
+        default:
+            return false
+        }
+    }
+}
