@@ -8,14 +8,14 @@ extension VCPU {
         let bits = Int(bytes * 8)
         let mask = ones(bits)
         let opnd = operand & mask
-        // A compare-and-swap loop covers every operation and width uniformly.
-        var old = p.loadUnaligned(as: UInt64.self) & mask
-        if size < 3 {
-            switch size {
-            case 0: old = UInt64(p.load(as: UInt8.self))
-            case 1: old = UInt64(p.load(as: UInt16.self))
-            default: old = UInt64(p.load(as: UInt32.self))
-            }
+        // A compare-and-swap loop covers every operation and width uniformly. The first read is only a guess
+        // (the compare-and-swap checks it) and touches exactly the access's bytes.
+        var old: UInt64
+        switch size {
+        case 0: old = UInt64(p.load(as: UInt8.self))
+        case 1: old = UInt64(p.load(as: UInt16.self))
+        case 2: old = UInt64(p.load(as: UInt32.self))
+        default: old = p.load(as: UInt64.self)
         }
         while true {
             let new: UInt64

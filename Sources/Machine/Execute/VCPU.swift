@@ -110,7 +110,6 @@ public final class VCPU {
     /// Set with `faultAddress` when the failed access was a watchpoint hit rather than an abort.
     var watchpointTriggered = false
     var watchHitKind: WatchKind = .write
-    var currentPC: UInt64 = 0
 
     // Exclusive monitor (local): address, size and the value seen by the load-exclusive.
     var monitorValid = false

@@ -54,8 +54,7 @@ public final class GuestMemory {
     public init(ramBase: UInt64, ramSize: UInt64) {
         self.ramBase = ramBase
         self.ramSize = ramSize
-        ram = UnsafeMutableRawPointer.allocate(byteCount: Int(ramSize), alignment: 4096)
-        ram.initializeMemory(as: UInt8.self, repeating: 0, count: Int(ramSize))
+        (ram, mappedLength) = Self.mapRAM(size: ramSize)
         let pages = Int((ramSize + 255) >> 8)
         pageBits = .allocate(capacity: pages)
         pageBits.initialize(repeating: .init(0), count: pages)
@@ -66,8 +65,26 @@ public final class GuestMemory {
     /// One reservation word per possible vCPU (the page bits have room for 8).
     static let maxReservations = 8
 
+    /// RAM is mapped with an inaccessible guard page after it, so that a host access that runs past the end of
+    /// guest RAM (a bug in emud) faults at once instead of reading or writing whatever the heap holds there.
+    /// Falls back to an ordinary zeroed allocation (no guard, `mappedLength` 0) if the mapping fails.
+    private static func mapRAM(size: UInt64) -> (UnsafeMutableRawPointer, Int) {
+        let page = 4096
+        let length = (Int(size) + page - 1) / page * page
+        if let p = mmap(nil, length + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED {
+            _ = mprotect(p + length, page, PROT_NONE)
+            return (p, length + page)
+        }
+        let p = UnsafeMutableRawPointer.allocate(byteCount: Int(size), alignment: page)
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: Int(size))
+        return (p, 0)
+    }
+
+    /// Bytes mapped for `ram` including its guard page; 0 when it is an ordinary allocation.
+    private let mappedLength: Int
+
     deinit {
-        ram.deallocate()
+        if mappedLength > 0 { munmap(ram, mappedLength) } else { ram.deallocate() }
         pageBits.deallocate()
         reservations.deallocate()
     }
@@ -97,9 +114,6 @@ public final class GuestMemory {
     /// Code and reservation bits of a page: non-zero means a store there needs `watchedPageWritten` handling.
     @inline(__always) func watchBits(page: UInt64) -> UInt16 {
         UnsafeAtomic<UInt16>(at: pageBits + Int(page)).load(ordering: .relaxed)
-    }
-    @inline(__always) func codeMask(page: UInt64) -> UInt8 {
-        UInt8(truncatingIfNeeded: watchBits(page: page))
     }
     func markCode(page: UInt64, cpu: Int) {
         _ = UnsafeAtomic<UInt16>(at: pageBits + Int(page)).loadThenBitwiseOr(with: UInt16(1) << UInt16(cpu), ordering: .relaxed)
@@ -160,11 +174,6 @@ public final class GuestMemory {
             _ = UnsafeAtomic<UInt16>(at: pageBits + Int(offset >> Self.pageShift))
                 .loadThenBitwiseAnd(with: ~(UInt16(0x100) << UInt16(cpu)), ordering: .relaxed)
         }
-    }
-
-    /// Whether `cpu` still holds a reservation (for tests and the debugger).
-    public func holdsReservation(cpu: Int) -> Bool {
-        cpu < Self.maxReservations && reservation(cpu).load(ordering: .sequentiallyConsistent) & Self.reservedBit != 0
     }
 
     /// A store of `length` bytes at `address` by `cpu` (-1: not a vCPU) hit a page whose reservation bits are
