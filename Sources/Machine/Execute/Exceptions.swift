@@ -33,12 +33,14 @@ extension VCPU {
             instrumentation.exceptionTaken(cpu: index, kind: kind, from: returnAddress, to: state.pc, syndrome: esr ?? 0)
         }
         if VCPU.traceExceptions {
-            FileHandle.standardError.write(Data(String(format: "emud-trace: cpu%d exception vector+0x%llx esr=0x%llx elr=0x%llx far=0x%llx\n",
-                                                       index, vectorOffset, state.sys.esr, returnAddress, state.sys.far).utf8))
+            FileHandle.standardError.write(Data(String(format: "emud-trace: cpu%d exception vector+0x%llx esr=0x%llx elr=0x%llx far=0x%llx insns=%llu\n",
+                                                       index, vectorOffset, state.sys.esr, returnAddress, state.sys.far,
+                                                       instructionsExecuted).utf8))
         }
     }
 
-    /// Debug aid: log every exception taken on stderr (EMUD_TRACE_EXCEPTIONS=1).
+    /// Debug aid: log every exception taken on stderr (EMUD_TRACE_EXCEPTIONS=1), with the instructions this vCPU
+    /// had executed: under `--icount` two runs print the same lines.
     public static let traceExceptions = ProcessInfo.processInfo.environment["EMUD_TRACE_EXCEPTIONS"] == "1"
 
     /// Takes a synchronous exception to EL1 with `fault`'s syndrome and address.

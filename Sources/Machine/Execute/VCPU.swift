@@ -129,10 +129,8 @@ public final class VCPU {
     var modeBits: UInt64 = 0
     var irqCheckNeeded = true
     var timerPollCountdown = 0
-    /// Host-monotonic nanosecond at which the counter read zero.
-    public var counterEpoch: UInt64 = DispatchTime.now().uptimeNanoseconds
-    public static let counterFrequency: UInt64 = 62_500_000
-    var timerLevels: (virtual: Bool, physical: Bool) = (false, false)
+    /// The generic timer and the clock it reads (see GenericTimer.swift).
+    var timer: GenericTimer
 
     var codeWriteHit = false
     /// SCTLR_EL1.A: every data access must be aligned to its size. Folded into the RAM fast path as a mask
@@ -140,8 +138,9 @@ public final class VCPU {
     var alignmentMask: UInt64 = 0
 
 
-    public init(index: Int, memory: GuestMemory) {
+    public init(index: Int, memory: GuestMemory, clock: GuestClock = .host) {
         self.index = index
+        timer = GenericTimer(clock: clock)
         self.memory = memory
         ram = memory.ram
         ramBase = memory.ramBase
@@ -401,9 +400,8 @@ public final class VCPU {
             if deadline == .max {
                 wakeLock.wait()
             } else {
-                let now = DispatchTime.now().uptimeNanoseconds
-                if deadline <= now { break }
-                _ = wakeLock.wait(until: Date(timeIntervalSinceNow: Double(deadline - now) / 1e9))
+                guard let idle = idleTime(until: deadline) else { break }
+                if idle > 0 { _ = wakeLock.wait(until: Date(timeIntervalSinceNow: Double(idle) / 1e9)) }
             }
             wakeLock.unlock()
             pollTimers()
