@@ -2,7 +2,8 @@ import Atomics
 
 // The interpreter: runs translated blocks with one `switch` over plain-data ops. Each instruction class's
 // semantics live in the file named after it (DataProcessing*Execute.swift, LoadStore*Execute.swift,
-// SystemRegisterAccess.swift, AdvSIMDExecute.swift); this file holds the dispatch, the hooks and the block exits.
+// SystemExecute.swift, AdvSIMDExecute.swift; MRS/MSR in CPU/SystemRegisters.swift); this file holds the
+// dispatch, the hooks and the block exits.
 
 /// How an instruction ends its block early; the interpreter hands it to `VCPU.leave`.
 enum BlockExit {
