@@ -316,18 +316,8 @@ extension VCPU {
         state.pc = nextPC
         lastBlock = Int32(block - cache.blocks)
         // Follow the chain without going back to the run loop, unless something needs it.
-        if singleStep || irqCheckNeeded || nextPC & 3 != 0 { return }
-        timerPollCountdown -= 1
-        if timerPollCountdown <= 0 || attention.load(ordering: .relaxed) != 0 { return }
-        let key = nextPC | modeBits
-        let next: Int32
-        if block.pointee.chainKey0 == key { next = block.pointee.chainIndex0 }
-        else if block.pointee.chainKey1 == key { next = block.pointee.chainIndex1 }
-        else { return }
-        let candidate = cache.blocks + Int(next)
-        // Stay in this specialisation: hooked blocks chain to hooked blocks, plain ones to plain ones.
-        if candidate.pointee.breakpoint || candidate.pointee.mode != H.mode { return }
-        block = candidate
+        guard let next = chainedBlock(after: block, nextPC: nextPC, mode: H.mode) else { return }
+        block = next
       }
     }
 

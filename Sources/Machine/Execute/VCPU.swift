@@ -266,11 +266,7 @@ public final class VCPU {
             }
             let key = pc | modeBits
             var index: Int32 = -1
-            if previous >= 0 {
-                let p = cache.blocks + Int(previous)
-                if p.pointee.chainKey0 == key { index = p.pointee.chainIndex0 }
-                else if p.pointee.chainKey1 == key { index = p.pointee.chainIndex1 }
-            }
+            if previous >= 0 { index = chainTarget(cache.blocks + Int(previous), key) }
             if index < 0 {
                 if singleStep {
                     index = translate(key: key, pc: pc, limit: 1)
@@ -316,6 +312,31 @@ public final class VCPU {
             if cache.blockCount == 0 { previous = -1 }
         }
         return stopReason ?? .stopRequested
+    }
+
+    // MARK: chaining
+
+    /// The block `block` is chained to for `key` (pc | mode bits), or -1.
+    @inline(__always) func chainTarget(_ block: UnsafeMutablePointer<TranslationBlock>, _ key: UInt64) -> Int32 {
+        if block.pointee.chainKey0 == key { return block.pointee.chainIndex0 }
+        if block.pointee.chainKey1 == key { return block.pointee.chainIndex1 }
+        return -1
+    }
+
+    /// The block the interpreter may run right after `block` ended normally at `nextPC` without going back to
+    /// the run loop: nil when something needs the loop (single step, an interrupt check, a misaligned PC, the
+    /// timer poll, an attention bit), when no chain is linked yet, or when the next block holds a breakpoint or
+    /// runs in another hook mode (hooked blocks chain to hooked blocks, plain ones to plain ones).
+    @inline(__always) func chainedBlock(after block: UnsafeMutablePointer<TranslationBlock>, nextPC: UInt64,
+                                        mode: UInt8) -> UnsafeMutablePointer<TranslationBlock>? {
+        if singleStep || irqCheckNeeded || nextPC & 3 != 0 { return nil }
+        timerPollCountdown -= 1
+        if timerPollCountdown <= 0 || attention.load(ordering: .relaxed) != 0 { return nil }
+        let next = chainTarget(block, nextPC | modeBits)
+        if next < 0 { return nil }
+        let candidate = cache.blocks + Int(next)
+        if candidate.pointee.breakpoint || candidate.pointee.mode != mode { return nil }
+        return candidate
     }
 
     @inline(__always) func updateModeBits() {
