@@ -7,6 +7,8 @@ public struct MachineConfiguration: Sendable {
     /// Semihosting may open host files only inside this directory; nil refuses all host file access.
     public var semihostingRoot: String? = nil
     public var semihostingCommandLine: String = ""
+    /// The generic timer's time source: host time, or instruction counting for reproducible runs (`--icount`).
+    public var clock: GuestClock = .host
     public static let maxCPUs = 8
 
     public init(cpus: Int = 1, ramSize: UInt64 = 128 << 20) {
@@ -20,12 +22,14 @@ public enum MachineError: Error, CustomStringConvertible {
     case invalidMemorySize(UInt64)
     /// The host refused to map the guest's RAM.
     case outOfMemory(UInt64)
+    case invalidClockShift(Int)
 
     public var description: String {
         switch self {
         case .outOfMemory(let n): return "the host could not provide \(n >> 20) MiB of guest RAM; give the machine less memory or free some on the host"
         case .invalidCPUCount(let n): return "--cpus \(n) is out of range: emud runs 1 to \(MachineConfiguration.maxCPUs) vCPUs per machine"
         case .invalidMemorySize(let n): return "memory size \(n) bytes is out of range: use 1M to 3G (RAM lives at 0x40000000 on the virt board)"
+        case .invalidClockShift(let n): return "--icount \(n) is out of range: use \(GuestClock.shifts.lowerBound) to \(GuestClock.shifts.upperBound) (2^N ns of virtual time per instruction)"
         }
     }
 }
@@ -105,13 +109,16 @@ public final class Machine: PowerController, @unchecked Sendable {
         guard configuration.ramSize >= 1 << 20, configuration.ramSize <= 3 << 30 else {
             throw MachineError.invalidMemorySize(configuration.ramSize)
         }
+        if case .instructions(let shift) = configuration.clock, !GuestClock.shifts.contains(shift) {
+            throw MachineError.invalidClockShift(shift)
+        }
         self.id = id
         self.configuration = configuration
         board = try VirtBoard(ramSize: configuration.ramSize, cpus: configuration.cpus, console: console,
                           semihostingRoot: configuration.semihostingRoot)
         board.semihosting.commandLine = configuration.semihostingCommandLine
         var cpus: [VCPU] = []
-        for i in 0..<configuration.cpus { cpus.append(VCPU(index: i, memory: board.memory)) }
+        for i in 0..<configuration.cpus { cpus.append(VCPU(index: i, memory: board.memory, clock: configuration.clock)) }
         for cpu in cpus { cpu.hostFences = configuration.cpus > 1 }
         vcpus = cpus
         poweredOn = Array(repeating: false, count: cpus.count)

@@ -41,6 +41,9 @@ struct Run: ParsableCommand {
     @Flag(help: "Print execution statistics on stderr when the machine ends.")
     var stats = false
 
+    @Option(name: .customLong("icount"), help: ArgumentHelp("Deterministic timer: the counter advances 2^N ns per executed instruction (like QEMU's -icount shift=N), so runs repeat exactly.", valueName: "N"))
+    var icount: Int?
+
     @Option(name: .customLong("plugin"), help: ArgumentHelp("Load a plugin at start: PATH[,key=value...] (repeatable).", valueName: "spec"))
     var plugins: [String] = []
 
@@ -90,6 +93,7 @@ struct Run: ParsableCommand {
         }
         var config = MachineConfiguration(cpus: spec.cpus, ramSize: ramSize)
         config.semihostingRoot = semihostingRoot
+        if let icount { config.clock = .instructions(shift: icount) }
         let machine: Machine
         do {
             machine = try Machine(configuration: config, console: Console.fileDescriptor(1))

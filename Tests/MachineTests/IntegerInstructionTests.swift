@@ -390,6 +390,31 @@ import Testing
         t.run([0xb822_4020])                                   // ldsmax w2, w0, [x1]
         #expect(t[x: 0] == 0xffff_fffe && t.peek32(s) == 1)
     }
+
+    /// Narrow LSE atomics read and write only their own bytes: RAM ends in a guard page, so at its last bytes an
+    /// 8-byte host access would fault.
+    @Test func narrowAtomicsAtTheEndOfRAMTouchOnlyTheirBytes() {
+        let t = TestCPU()
+        let end = t.memory.ramBase + t.memory.ramSize
+        func byte(_ address: UInt64) -> UInt8 { t.memory.ramPointer(address, 1)?.load(as: UInt8.self) ?? 0 }
+        _ = t.memory.writeBytes(end - 4, [0x10, 0x20, 0x30, 0x40])
+        t[x: 2] = 1
+        t[x: 1] = end - 1
+        #expect(t.run([0x3822_0020]) == .stepped)              // ldaddb w2, w0, [x1]
+        #expect(t[x: 0] == 0x40 && byte(end - 1) == 0x41)
+        t[x: 1] = end - 2
+        #expect(t.run([0x7822_0020]) == .stepped)              // ldaddh w2, w0, [x1]
+        #expect(t[x: 0] == 0x4130 && byte(end - 2) == 0x31)
+        t[x: 1] = end - 4
+        #expect(t.run([0xb822_0020]) == .stepped)              // ldadd w2, w0, [x1]
+        #expect(t[x: 0] == 0x4131_2010 && byte(end - 4) == 0x11)
+        t[x: 1] = end - 1; t[x: 2] = 0x99
+        #expect(t.run([0x3822_8020]) == .stepped)              // swpb w2, w0, [x1]
+        #expect(t[x: 0] == 0x41 && byte(end - 1) == 0x99)
+        t[x: 0] = 0x99; t[x: 2] = 0x55
+        #expect(t.run([0x08a0_7c22]) == .stepped)              // casb w0, w2, [x1]
+        #expect(t[x: 0] == 0x99 && byte(end - 1) == 0x55)
+    }
 }
 
 @Suite struct UndefinedTests {

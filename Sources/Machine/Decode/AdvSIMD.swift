@@ -58,18 +58,18 @@ enum SIMDOp: UInt8 {
     static let last = SIMDOp.tbx
 }
 
-/// `Op.f` bits for `.simd` ops.
+/// `Op.f` bits for `.simd` ops (a set of their own, not `OpFlags`).
 enum SIMDFlags {
     /// Operand m is lane `imm2` of V[m], broadcast (the "by element" forms).
     static let byElement: UInt8 = 1
     /// Rounding variant.
     static let round: UInt8 = 2
     /// Signed variant (the U = 0 half of a U-paired encoding).
-    static let signed: UInt8 = OpFlags.signed
+    static let signed: UInt8 = 4
     /// SMOV to an X register.
     static let x64: UInt8 = 8
     /// 128-bit vector; for widening/narrowing operations, the upper-half ("2") variant.
-    static let q: UInt8 = OpFlags.alt
+    static let q: UInt8 = 32
     /// Scalar: operates on lane 0 only; the rest of the destination is zeroed.
     static let scalar: UInt8 = 64
 }

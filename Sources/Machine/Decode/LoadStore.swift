@@ -19,38 +19,36 @@ enum LoadStore {
     static let encodings: [A64Encoding] = [
         // Load/store exclusive, ordered, compare and swap
         A64Encoding("STXR", "zz001000000sssssoaaaaannnnnttttt", fuzz: false) { f, _ in
-            Op(.stxr, d: rz(f.t), n: rsp(f.n), a: wz(f.s), s: Int(f.z), f: f.o == 1 ? OpFlags.ordered : 0)
+            Op(.stxr, d: rz(f.t), n: rsp(f.n), a: wz(f.s), s: Int(f.z))
         },
         A64Encoding("LDXR", "zz001000010sssssoaaaaannnnnttttt", fuzz: false) { f, _ in
-            Op(.ldxr, d: wz(f.t), n: rsp(f.n), s: Int(f.z), f: f.o == 1 ? OpFlags.ordered : 0)
+            Op(.ldxr, d: wz(f.t), n: rsp(f.n), s: Int(f.z))
         },
         A64Encoding("STXP", "1z001000001sssssoaaaaannnnnttttt", fuzz: false) { f, _ in
-            Op(.stxp, d: rz(f.t), n: rsp(f.n), m: rz(f.a), a: wz(f.s), s: 2 + Int(f.z), f: f.o == 1 ? OpFlags.ordered : 0)
+            Op(.stxp, d: rz(f.t), n: rsp(f.n), m: rz(f.a), a: wz(f.s), s: 2 + Int(f.z))
         },
         A64Encoding("LDXP", "1z001000011sssssoaaaaannnnnttttt", fuzz: false) { f, _ in
             if f.t == f.a { return nil }
-            return Op(.ldxp, d: wz(f.t), n: rsp(f.n), m: wz(f.a), s: 2 + Int(f.z), f: f.o == 1 ? OpFlags.ordered : 0)
+            return Op(.ldxp, d: wz(f.t), n: rsp(f.n), m: wz(f.a), s: 2 + Int(f.z))
         },
         A64Encoding("STLR", "zz001000100sssss1aaaaannnnnttttt", fuzz: true) { f, _ in
-            Op(.stlr, d: rz(f.t), n: rsp(f.n), s: Int(f.z), f: OpFlags.ordered)
+            Op(.stlr, d: rz(f.t), n: rsp(f.n), s: Int(f.z))
         },
         A64Encoding("STLLR", "zz001000100sssss0aaaaannnnnttttt", fuzz: true) { f, _ in
-            Op(.stlr, d: rz(f.t), n: rsp(f.n), s: Int(f.z), f: OpFlags.ordered)
+            Op(.stlr, d: rz(f.t), n: rsp(f.n), s: Int(f.z))
         },
         A64Encoding("LDAR", "zz001000110sssss1aaaaannnnnttttt", fuzz: true) { f, _ in
-            Op(.ldar, d: wz(f.t), n: rsp(f.n), s: Int(f.z), f: OpFlags.ordered)
+            Op(.ldar, d: wz(f.t), n: rsp(f.n), s: Int(f.z))
         },
         A64Encoding("LDLAR", "zz001000110sssss0aaaaannnnnttttt", fuzz: true) { f, _ in
-            Op(.ldar, d: wz(f.t), n: rsp(f.n), s: Int(f.z), f: OpFlags.ordered)
+            Op(.ldar, d: wz(f.t), n: rsp(f.n), s: Int(f.z))
         },
         A64Encoding("CAS", "zz0010001L1sssssR11111nnnnnttttt", fuzz: true) { f, _ in
-            Op(.cas, d: rz(f.t), n: rsp(f.n), m: rz(f.s), a: wz(f.s), s: Int(f.z),
-               f: (f.L == 1 ? OpFlags.acquire : 0) | (f.R == 1 ? OpFlags.ordered : 0))
+            Op(.cas, d: rz(f.t), n: rsp(f.n), m: rz(f.s), a: wz(f.s), s: Int(f.z))
         },
         A64Encoding("CASP", "0z0010000L1sssssR11111nnnnnttttt", fuzz: true) { f, _ in
             if f.s & 1 == 1 || f.t & 1 == 1 { return nil }
-            return Op(.casp, d: Int(f.t), n: rsp(f.n), m: Int(f.s), s: 2 + Int(f.z),
-                      f: (f.L == 1 ? OpFlags.acquire : 0) | (f.R == 1 ? OpFlags.ordered : 0))
+            return Op(.casp, d: Int(f.t), n: rsp(f.n), m: Int(f.s), s: 2 + Int(f.z))
         },
         // Load register (literal)
         A64Encoding("LDR_lit", "oo011000iiiiiiiiiiiiiiiiiiittttt", fuzz: false) { f, c in
@@ -82,7 +80,7 @@ enum LoadStore {
         },
         // LDAPR (RCpc load-acquire, Armv8.3-LRCPC, which the Cortex-A76 implements)
         A64Encoding("LDAPR", "zz11100010111111110000nnnnnttttt", fuzz: false) { f, _ in
-            Op(.ldar, d: wz(f.t), n: rsp(f.n), s: Int(f.z), f: OpFlags.ordered)
+            Op(.ldar, d: wz(f.t), n: rsp(f.n), s: Int(f.z))
         },
         // Atomic memory operations (LSE)
         A64Encoding("LSE_atomic", "zz111000AR1sssssoooo00nnnnnttttt", fuzz: true) { f, _ in
@@ -99,8 +97,7 @@ enum LoadStore {
             case 8: kind = .swp
             default: return nil
             }
-            return Op(.atomic, d: wz(f.t), n: rsp(f.n), m: rz(f.s), a: Int(kind.rawValue), s: Int(f.z),
-                      f: (f.A == 1 && f.t != 31 ? OpFlags.acquire : 0) | (f.R == 1 ? OpFlags.ordered : 0))
+            return Op(.atomic, d: wz(f.t), n: rsp(f.n), m: rz(f.s), a: Int(kind.rawValue), s: Int(f.z))
         },
         // Load/store register (unscaled immediate, post-index, unprivileged, pre-index)
         A64Encoding("LDR/STR_imm9", "zz111000oo0iiiiiiiiimmnnnnnttttt") { f, _ in

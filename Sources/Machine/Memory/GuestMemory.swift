@@ -51,15 +51,21 @@ public final class GuestMemory {
     static let reservedBit: UInt64 = 1
     static let claimedBit: UInt64 = 2
 
-    /// Maps `ramSize` bytes of zeroed RAM (pages are committed as the guest first touches them). Throws
-    /// ``MachineError/outOfMemory(_:)`` when the host cannot provide the mapping, instead of aborting.
+    /// Maps `ramSize` bytes of zeroed RAM (pages are committed as the guest first touches them), with an
+    /// inaccessible guard page after it, so that a host access running past the end of guest RAM (a bug in emud)
+    /// faults at once instead of reading or writing whatever lies there. Throws ``MachineError/outOfMemory(_:)``
+    /// when the host cannot provide the mapping, instead of aborting.
     public init(ramBase: UInt64, ramSize: UInt64) throws(MachineError) {
-        guard let length = Int(exactly: ramSize), length > 0 else { throw MachineError.invalidMemorySize(ramSize) }
-        let mapping = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        let page = 4096
+        guard let size = Int(exactly: ramSize), size > 0, size <= Int.max - 2 * page else { throw MachineError.invalidMemorySize(ramSize) }
+        let length = (size + page - 1) / page * page
+        let mapping = mmap(nil, length + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         guard let mapping, mapping != MAP_FAILED else { throw MachineError.outOfMemory(ramSize) }
+        _ = mprotect(mapping + length, page, PROT_NONE)
         self.ramBase = ramBase
         self.ramSize = ramSize
         ram = mapping
+        mappedLength = length + page
         let pages = Int((ramSize + 255) >> 8)
         pageBits = .allocate(capacity: pages)
         pageBits.initialize(repeating: .init(0), count: pages)
@@ -70,8 +76,11 @@ public final class GuestMemory {
     /// One reservation word per possible vCPU (the page bits have room for 8).
     static let maxReservations = 8
 
+    /// Bytes mapped for `ram`, its guard page included.
+    private let mappedLength: Int
+
     deinit {
-        munmap(ram, Int(ramSize))
+        munmap(ram, mappedLength)
         pageBits.deallocate()
         reservations.deallocate()
     }
@@ -101,9 +110,6 @@ public final class GuestMemory {
     /// Code and reservation bits of a page: non-zero means a store there needs `watchedPageWritten` handling.
     @inline(__always) func watchBits(page: UInt64) -> UInt16 {
         UnsafeAtomic<UInt16>(at: pageBits + Int(page)).load(ordering: .relaxed)
-    }
-    @inline(__always) func codeMask(page: UInt64) -> UInt8 {
-        UInt8(truncatingIfNeeded: watchBits(page: page))
     }
     func markCode(page: UInt64, cpu: Int) {
         _ = UnsafeAtomic<UInt16>(at: pageBits + Int(page)).loadThenBitwiseOr(with: UInt16(1) << UInt16(cpu), ordering: .relaxed)
@@ -164,11 +170,6 @@ public final class GuestMemory {
             _ = UnsafeAtomic<UInt16>(at: pageBits + Int(offset >> Self.pageShift))
                 .loadThenBitwiseAnd(with: ~(UInt16(0x100) << UInt16(cpu)), ordering: .relaxed)
         }
-    }
-
-    /// Whether `cpu` still holds a reservation (for tests and the debugger).
-    public func holdsReservation(cpu: Int) -> Bool {
-        cpu < Self.maxReservations && reservation(cpu).load(ordering: .sequentiallyConsistent) & Self.reservedBit != 0
     }
 
     /// A store of `length` bytes at `address` by `cpu` (-1: not a vCPU) hit a page whose reservation bits are

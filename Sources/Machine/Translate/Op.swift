@@ -1,17 +1,26 @@
 /// One pre-decoded guest instruction: plain data, dispatched by the interpreter's `switch` over `code`.
 ///
 /// Register fields are already resolved to `CPUState.x` slots (31 = SP, 32 = zero source, 33 = discarded
-/// destination), immediates are already expanded, PC-relative targets are absolute. Field meaning per code
-/// is documented next to each `OpCode` case; unused fields are zero.
+/// destination), immediates are already expanded, PC-relative targets are absolute. Unused fields are zero.
+///
+/// What each field holds, per family (the comment beside an `OpCode` case says which apply and any exception):
+///
+/// | family | `d` | `n`, `m` | `a` | `s` | `f` | `imm`, `imm2` |
+/// |---|---|---|---|---|---|---|
+/// | data processing | destination slot | source slots | third source slot (MADD family: the addend) or a selector (shift type, extend option, condition) | shift amount, rotation, bit position, log2 size or NZCV value | `OpFlags` | expanded immediates |
+/// | branches | – | `n`: register tested or jumped to | condition (B.cond) | bit tested (TBZ) | `OpFlags` | `imm` taken target, `imm2` fall-through or return address |
+/// | exceptions, system | MRS destination slot | `n`: MSR/SYS source slot | encoding group (`undefined`) | a selector, see the case | – | `imm`: imm16, `SysReg` key or CRm |
+/// | loads, stores, atomics | transfer register (Rt) slot | `n` base slot, `m` index or second register | addressing mode, extend option, status slot, result slot or `AtomicOp` | log2 of the access size | `OpFlags` (`signed`, `dest32`) | offset or absolute address |
+/// | SIMD&FP | V register number (X slot for moves to general registers) | V register numbers (X slot for moves from them) | `SIMDOp` | log2 of the element or access size | `SIMDFlags` or `SIMDStructure` | immediates, lane layout |
 public struct Op {
     public var code: OpCode
     public var d: UInt8 = 0
     public var n: UInt8 = 0
     public var m: UInt8 = 0
     public var a: UInt8 = 0
-    /// Small operand: shift amount, condition, size, bit number, depending on `code`.
+    /// Small operand: shift amount, condition, size, bit number, selector, depending on the family (see above).
     public var s: UInt8 = 0
-    /// Flags, see `OpFlags`.
+    /// Flags: `OpFlags` for the integer families, `SIMDFlags` for `.simd`, `SIMDStructure` for `.vldst`.
     public var f: UInt8 = 0
     public var imm: UInt64 = 0
     public var imm2: UInt64 = 0
@@ -30,34 +39,31 @@ public struct Op {
     }
 }
 
+/// `Op.f` bits of the integer families (data processing, branches, loads and stores). Every bit means one thing.
 public enum OpFlags {
     /// 64-bit operation (sf = 1).
     static let sf: UInt8 = 1
     /// Sets NZCV.
     static let setFlags: UInt8 = 2
-    /// Sign-extending load / signed operation.
+    /// Sign-extending load.
     static let signed: UInt8 = 4
-    /// Invert the second operand (BIC, ORN, EON) / negate (CCMN vs CCMP is `add`).
+    /// Invert the second operand (BIC, ORN, EON); for CCMP, compare by adding (CCMN).
     static let invert: UInt8 = 8
-    /// Load-acquire / store-release ordering.
-    static let ordered: UInt8 = 16
-    /// Second variant (CBNZ vs CBZ, TBNZ vs TBZ, CRC32C vs CRC32, CCMP with immediate, ...).
+    /// Second variant (CBNZ vs CBZ, TBNZ vs TBZ, CRC32C vs CRC32, CCMP with an immediate operand).
     static let alt: UInt8 = 32
     /// Destination is 32 bits wide (zero-extended into X).
     static let dest32: UInt8 = 64
-    /// Acquire side for acquire/release atomics.
-    static let acquire: UInt8 = 128
 }
 
 /// Operations the interpreter executes. `n`, `m`, `a` are sources, `d` the destination unless noted.
 public enum OpCode: UInt16 {
     // Data processing, immediate
     case movImm             // d = imm
-    case movk               // d = (d & ~imm2) | imm
+    case movk               // d = (d & ~imm2) | imm; f.sf
     case addImm64, addImm32, subImm64, subImm32
     case addsImm, subsImm   // f.sf selects width
-    case andImm, orrImm, eorImm, andsImm
-    case ubfm, sbfm, bfm    // s = rotate, imm = wmask, imm2 = tmask; f.sf
+    case andImm, orrImm, eorImm, andsImm // imm = bitmask; f.sf (ORR, EOR, ANDS)
+    case ubfm, sbfm, bfm    // s = immr (rotate), a = imms (SBFM: the sign bit), imm = wmask, imm2 = tmask; f.sf
     case lslImm64, lsrImm64, asrImm64 // s = amount
     case extr               // s = lsb; f.sf
     // Data processing, register
@@ -71,7 +77,7 @@ public enum OpCode: UInt16 {
     case udiv, sdiv, lslv, lsrv, asrv, rorv  // f.sf
     case crc32              // s = log2 size; f.alt = CRC32C
     case madd, msub         // d = a ± n*m; f.sf
-    case smaddl, smsubl, umaddl, umsubl
+    case smaddl, smsubl, umaddl, umsubl // d = a ± n*m (32-bit sources, 64-bit product)
     case smulh, umulh
     // Branches (imm = target, imm2 = fall-through / return address)
     case b, bl
@@ -86,36 +92,37 @@ public enum OpCode: UInt16 {
     case eret
     case mrs                // d = destination, imm = SysReg key
     case msr                // n = source, imm = SysReg key
-    case msrImm             // s = field (0 SPSel, 1 DAIFSet, 2 DAIFClr), imm = value
-    case msrNZCV            // fast path of MSR NZCV
-    case mrsNZCV
-    case nop
+    case msrImm             // s = field (0 SPSel, 1 DAIFSet, 2 DAIFClr, 3 PAN, 4 UAO), imm = value (CRm)
+    case msrNZCV            // fast path of MSR NZCV; n = source
+    case mrsNZCV            // d = destination
+    case nop                // s = 0 hint; 1 cache maintenance by VA that EL0 may do when SCTLR_EL1.UCI is set
+                            // (n = Rt, imm = the SYS key for the trap syndrome); 2 maintenance that EL0 may not do
     case wfi, wfe, sev, sevl
     case clrex
-    case barrier            // s = 0 DMB, 1 DSB
+    case barrier            // imm = CRm (bits 1:0 say which accesses it orders); s = 0 DMB, 1 DSB
     case isb                // ends the block
-    case dcZva              // n = address register
-    case endBlock           // instruction with no effect that must end the block (IC IVAU, IC IALLU...)
+    case dcZva              // n = address register, imm = SYS key (for the EL0 trap syndrome)
+    case endBlock           // like nop (same s, n, imm), but ends the block (IC IVAU, IC IALLU...)
     // Loads and stores; s = log2(size), f.signed, f.dest32
     case ldrImm, ldrPre, ldrPost, ldrReg, strImm, strPre, strPost, strReg
     //   Imm: address = n + imm; Pre/Post: writeback n; Reg: address = n + extend(m, a) << imm
     case ldrLit             // imm = absolute address
     case ldp, stp           // a = 0 offset, 1 pre, 2 post; m = second register; imm = signed offset
-    case ldxr, stxr         // stxr: a = status register; f.ordered
-    case ldxp, stxp         // m = second register
+    case ldxr, stxr         // stxr: a = status register
+    case ldxp, stxp         // m = second register; s = 2 + log2 of one register's size; stxp: a = status register
     case ldar, stlr
-    case atomic             // a = AtomicOp; d = Rt (old value), m = Rs (operand); s = size
-    case cas                // m = Rs (compare, receives old), d = Rt (new)
-    case casp               // m = Rs pair, d = Rt pair
+    case atomic             // a = AtomicOp; d = Rt (receives the old value), m = Rs (operand); s = size
+    case cas                // m = Rs (compare value), d = Rt (new value), a = Rs as destination (receives the old value)
+    case casp               // m = Rs, d = Rt: register numbers (even) of the first of each pair; s = 2 + log2 size
     // SIMD&FP loads and stores; s = log2 size (0 B ... 4 Q), d = V register
     case vldrImm, vldrPre, vldrPost, vldrReg, vstrImm, vstrPre, vstrPost, vstrReg
     case vldrLit
     case vldp, vstp         // a = mode as ldp
-    case vldst              // LD1–4/ST1–4/LD1R: see SIMDStructures.swift; imm2 packs the layout
-    // SIMD and FP moves and integer AdvSIMD operations, see AdvSIMD.swift
+    case vldst              // LD1–4/ST1–4/LD1R: f, imm, imm2 as `SIMDStructure` (Decode/SIMDLoadStore.swift) says
+    // SIMD and FP moves and integer AdvSIMD operations, see Decode/AdvSIMD.swift
     case fmovToGeneral      // d = X, n = V; s = 0 (32-bit lo), 1 (64-bit lo), 2 (64-bit hi)
     case fmovFromGeneral    // d = V, n = X; s as above
-    case simd               // a = SIMDOp, s = esize log2, f.alt = Q (128-bit); imm = immediate
+    case simd               // a = SIMDOp, s = esize log2, f = SIMDFlags; imm = immediate
     // Specialised forms of the above (see `Op.specialized()`), same fields.
     case addReg64, addReg32, subReg64, subReg32, subsReg64, subsReg32, subsImm64, subsImm32, movReg64, movReg32
     case ldr64, ldr32, ldrb, str64, str32, ldr64Reg, ldr32Reg
@@ -160,4 +167,19 @@ extension Op {
 
 public enum AtomicOp: UInt8 {
     case add, clr, eor, set, smax, smin, umax, umin, swp
+}
+
+
+extension OpCode {
+    /// Operations after which the translator ends the block: they change the PC or state that decoding
+    /// depends on, or must be followed by a check for interrupts.
+    var endsBlock: Bool {
+        switch self {
+        case .b, .bl, .br, .blr, .ret, .cbz, .tbz, .bcond, .svc, .hvc, .smc, .brk, .hlt, .undefined, .fpTrap,
+             .eret, .msr, .msrImm, .wfi, .wfe, .isb, .endBlock:
+            return true
+        default:
+            return false
+        }
+    }
 }

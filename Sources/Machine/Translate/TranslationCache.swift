@@ -31,9 +31,6 @@ public struct TranslationStatistics: Sendable {
     public var instructionsTranslated: UInt64 = 0
     public var flushes: UInt64 = 0
     public var invalidations: UInt64 = 0
-    public var chainHits: UInt64 = 0
-    public var jumpCacheHits: UInt64 = 0
-    public var lookups: UInt64 = 0
     public var liveBlocks: Int = 0
 }
 

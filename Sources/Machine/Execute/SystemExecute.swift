@@ -1,0 +1,89 @@
+import Atomics
+
+// System instructions (decoded in Decode/BranchesExceptionsSystem.swift): MRS/MSR, MSR (immediate), hints,
+// barriers, cache maintenance and DC ZVA. Each returns the `BlockExit` that ends its block early, or nil when
+// the instruction completed and execution goes on; the interpreter's switch inlines them.
+
+extension VCPU {
+    /// MRS, MSR (register), after the FP-enable and EL0 access checks.
+    @inline(__always) func moveSystemRegister(_ op: Op, _ x: UnsafeMutablePointer<UInt64>) -> BlockExit? {
+        let key = UInt32(truncatingIfNeeded: op.imm)
+        let isRead = op.code == .mrs
+        if (key == SysReg.fpcr || key == SysReg.fpsr) && modeBits & 1 == 0 { return .exception(.fpAccess) }
+        if state.currentEL == 0 {
+            switch el0Access(key, read: isRead) {
+            case .allowed: break
+            case .undefined: return .undefined(group: EncodingGroup.branchExceptionSystem.rawValue)
+            case .trap: return .exception(.systemAccessTrap(key: key, rt: isRead ? UInt32(op.d) : UInt32(op.n), read: isRead))
+            }
+        }
+        if isRead {
+            guard let v = readSystemRegister(key) else { return .undefined(group: EncodingGroup.branchExceptionSystem.rawValue) }
+            x[Int(op.d)] = v
+        } else {
+            if !writeSystemRegister(key, x[Int(op.n)]) { return .undefined(group: EncodingGroup.branchExceptionSystem.rawValue) }
+            if stopReason != nil { return .next }
+            updateModeBits()
+            irqCheckNeeded = true
+        }
+        return nil
+    }
+
+    /// MSR (immediate) to a PSTATE field: `op.s` selects it (see `OpCode.msrImm`).
+    @inline(__always) func movePSTATEField(_ op: Op) -> BlockExit? {
+        if state.currentEL == 0 {
+            if op.s == 0 || op.s >= 3 { return .undefined(group: EncodingGroup.branchExceptionSystem.rawValue) }
+            if state.sys.sctlr & (1 << 9) == 0 { // SCTLR_EL1.UMA: EL0 may not touch DAIF
+                // Reported as the MSR DAIFSet/DAIFClr it is: op0 0, op1 3, CRn 4, CRm the immediate, op2 6 or 7.
+                let op2: UInt32 = op.s == 1 ? 6 : 7
+                let key = (3 << 11) | (4 << 7) | ((UInt32(truncatingIfNeeded: op.imm) & 15) << 3) | op2
+                return .exception(.systemAccessTrap(key: key, rt: 31, read: false))
+            }
+        }
+        switch op.s {
+        case 0: state.setMode(el: state.currentEL, spSel: UInt32(op.imm))
+        case 1: state.daif |= UInt32(op.imm) << 6
+        case 2: state.daif &= ~(UInt32(op.imm) << 6)
+        case 3: state.panUAO = (state.panUAO & ~(1 << 22)) | (UInt32(op.imm) << 22)
+        default: state.panUAO = (state.panUAO & ~(1 << 23)) | (UInt32(op.imm) << 23)
+        }
+        irqCheckNeeded = true
+        return nil
+    }
+
+    /// Cache maintenance at EL0 (`op.s` 1: by VA, 2: EL1 only): allowed by SCTLR_EL1.UCI for the by-VA forms,
+    /// else trapped; the EL1-only forms are undefined.
+    @inline(__always) func cacheMaintenanceAtEL0(_ op: Op) -> BlockExit? {
+        if op.s == 1 && state.sys.sctlr & (1 << 26) != 0 { return nil }
+        if op.s == 1 { return .exception(.systemAccessTrap(key: UInt32(truncatingIfNeeded: op.imm), rt: UInt32(op.n), read: false)) }
+        return .undefined(group: EncodingGroup.branchExceptionSystem.rawValue)
+    }
+
+    /// DMB, DSB. Host ordering (x86-64 is TSO): loads stay ordered with loads, stores with stores, and stores
+    /// after loads; only a load may pass an earlier store. So a DMB/DSB of loads (CRm<1:0> = 01) or of stores
+    /// (10) needs only a compiler barrier, and a full one (11, e.g. DMB ISH) an `mfence`, which also orders
+    /// earlier stores before later loads. SSBB/PSSBB (00) order nothing we reorder.
+    @inline(__always) func barrier(_ op: Op) {
+        if op.imm & 3 == 3 && hostFences {
+            atomicMemoryFence(ordering: .sequentiallyConsistent)
+        } else {
+            atomicMemoryFence(ordering: .acquiringAndReleasing)
+        }
+    }
+
+    /// DC ZVA: zeroes the 64-byte block (DCZID_EL0 says 64) holding the address; RAM only.
+    @inline(__always) func zeroCacheBlock(_ op: Op, _ x: UnsafeMutablePointer<UInt64>) -> BlockExit? {
+        if state.currentEL == 0 && state.sys.sctlr & (1 << 14) == 0 { // SCTLR_EL1.DZE
+            return .exception(.systemAccessTrap(key: UInt32(truncatingIfNeeded: op.imm), rt: UInt32(op.n), read: false))
+        }
+        let base = x[Int(op.n)] & ~63
+        guard let p = memory.ramPointer(base, 64) else {
+            recordFault(x[Int(op.n)], .synchronousExternalAbort, write: true)
+            return .memoryFault
+        }
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+        if recordingAccesses { for k in 0..<8 { recordAccess(base &+ UInt64(k * 8), 0, 3, store: true, device: nil) } }
+        if memory.watchBits(page: (base &- ramBase) >> GuestMemory.pageShift) != 0 { watchedPageWritten(base, 64) }
+        return nil
+    }
+}
