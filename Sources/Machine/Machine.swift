@@ -81,6 +81,14 @@ public final class Machine: PowerController, @unchecked Sendable {
     private let control = NSCondition()
     private var threads: [Thread] = []
     private var poweredOn: [Bool]
+
+    /// Whether vCPU `cpu` is powered on (PSCI CPU_ON has started it and it has not called CPU_OFF); false for an
+    /// index out of range. For debuggers' thread lists; any thread.
+    public func isPoweredOn(cpu: Int) -> Bool {
+        control.lock()
+        defer { control.unlock() }
+        return poweredOn.indices.contains(cpu) && poweredOn[cpu]
+    }
     private var parked: [Bool]
     private var paused = false
     private var runOnly: Int? = nil

@@ -311,7 +311,7 @@ final class GDBAdapter: DebugTarget, @unchecked Sendable {
     /// "CPU 0", "CPU 1"...: the name `info threads` shows, in the numbering the guest's MPIDR uses.
     func threadDescription(_ thread: Int) -> String? {
         guard cpu(thread) != nil else { return nil }
-        return "CPU \(thread - 1)"
+        return "CPU \(thread - 1)" + (machine.isPoweredOn(cpu: thread - 1) ? "" : ", powered off")
     }
 
     var memoryMap: [MemoryRegion]? {

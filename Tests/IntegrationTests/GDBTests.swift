@@ -397,11 +397,12 @@ struct GDBTests {
         let everything = run.output + run.errors
         #expect(!everything.contains("does not support file transfer"), "\(run)")
         #expect(!everything.contains("No symbol table"), "\(run)")
+        // The target program never starts CPU 1 (PSCI CPU_ON), so gdb names it powered off.
         // Read through the stub, not from the local copy that happens to be on this host.
         #expect(everything.contains("Reading symbols from target:"), "\(run)")
         expectInOrder(run.output, [
             " in section .text", "Breakpoint 1 at 0x", "file gdb/target.c, line \(body).",
-            "Breakpoint 1, leaf (a=3, b=1) at gdb/target.c:\(body)", "Thread 1.1 (CPU 0)", "Thread 1.2 (CPU 1)",
+            "Breakpoint 1, leaf (a=3, b=1) at gdb/target.c:\(body)", "Thread 1.1 (CPU 0)", "Thread 1.2 (CPU 1, powered off)",
         ], run.description)
     }
 
