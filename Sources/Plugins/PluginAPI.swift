@@ -8,17 +8,17 @@ import Machine
 final class TranslationContext {
     let block: BlockDescription
     let plugin: LoadedPlugin
-    let symbols: [GuestImage.Symbol]
+    let image: GuestImage?
     var hooks: [InstrumentationHook] = []
     var instructions: [Int: InstructionContext] = [:]
     private var capstone: csh = 0
     private var capstoneOpen = false
     private var texts: [UnsafeMutablePointer<CChar>] = []
 
-    init(block: BlockDescription, plugin: LoadedPlugin, symbols: [GuestImage.Symbol]) {
+    init(block: BlockDescription, plugin: LoadedPlugin, image: GuestImage?) {
         self.block = block
         self.plugin = plugin
-        self.symbols = symbols
+        self.image = image
     }
 
     var opaque: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
@@ -55,14 +55,7 @@ final class TranslationContext {
     }
 
     func symbol(at address: UInt64) -> String? {
-        var lo = 0, hi = symbols.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if symbols[mid].address <= address { lo = mid + 1 } else { hi = mid }
-        }
-        guard lo > 0 else { return nil }
-        let s = symbols[lo - 1]
-        return address < s.address &+ max(s.size, 1) ? s.name : nil
+        image?.symbol(at: address)?.name
     }
 
     func releaseText() {

@@ -312,7 +312,7 @@ public final class PluginHost: Instrumentation, @unchecked Sendable {
         for plugin in current {
             let callbacks = plugin.snapshot().tbTrans
             if callbacks.isEmpty { continue }
-            let context = TranslationContext(block: block, plugin: plugin, symbols: symbolTable)
+            let context = TranslationContext(block: block, plugin: plugin, image: image)
             PluginRegistry.enter(context)
             for cb in callbacks { cb(plugin.id, OpaquePointer(context.opaque)) }
             PluginRegistry.leave(context)
@@ -366,18 +366,9 @@ public final class PluginHost: Instrumentation, @unchecked Sendable {
         }
     }
 
-    /// Function symbols of the machine's image, sorted by address, for `insn_symbol`. Built once, on first use,
-    /// under `symbolLock`: several vCPU threads may translate at once.
-    var symbolTable: [GuestImage.Symbol] {
-        symbolLock.withLock {
-            if let symbols { return symbols }
-            let built = (machine.image?.symbols ?? []).filter { $0.isFunction }.sorted { $0.address < $1.address }
-            symbols = built
-            return built
-        }
-    }
-    private let symbolLock = NSLock()
-    private var symbols: [GuestImage.Symbol]?
+    /// The machine's image, for `insn_symbol` (its own sorted index answers look-ups; nothing here is shared
+    /// mutable state, so vCPU threads translating at once need no lock).
+    var image: GuestImage? { machine.image }
 }
 
 /// The emud build id plugins can be checked against in strict mode: the executable's size and modification

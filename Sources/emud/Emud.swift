@@ -92,6 +92,13 @@ struct Run: ParsableCommand {
             throw ExitCode(2)
         }
         var config = MachineConfiguration(cpus: spec.cpus, ramSize: ramSize)
+        if let semihostingRoot {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: semihostingRoot, isDirectory: &isDirectory), isDirectory.boolValue else {
+                standardError("emud: --semihosting-root \(semihostingRoot) is not a directory")
+                throw ExitCode(2)
+            }
+        }
         config.semihostingRoot = semihostingRoot
         if let icount { config.clock = .instructions(shift: icount) }
         let machine: Machine

@@ -17,13 +17,31 @@ public struct GuestImage: Sendable {
     public let entry: UInt64
     public let segments: [Segment]
     public let symbols: [Symbol]
+    /// The function symbols, sorted by address, for ``symbol(at:)``.
+    private let functions: [Symbol]
+
+    public init(path: String, entry: UInt64, segments: [Segment], symbols: [Symbol]) {
+        self.path = path
+        self.entry = entry
+        self.segments = segments
+        self.symbols = symbols
+        functions = symbols.filter { $0.isFunction }.sorted { $0.address < $1.address }
+    }
 
     /// Highest address any segment occupies (exclusive).
     public var end: UInt64 { segments.map { $0.address &+ $0.memorySize }.max() ?? entry }
 
-    /// The function symbol covering `address`, if any.
+    /// The function symbol covering `address`, if any (the last one starting at or below it; a symbol of size 0
+    /// covers its first byte). Binary search: plugins ask once per translated instruction.
     public func symbol(at address: UInt64) -> Symbol? {
-        symbols.first { $0.isFunction && address >= $0.address && address < $0.address &+ max($0.size, 1) }
+        var lo = 0, hi = functions.count
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2
+            if functions[mid].address <= address { lo = mid + 1 } else { hi = mid }
+        }
+        guard lo > 0 else { return nil }
+        let s = functions[lo - 1]
+        return address < s.address &+ max(s.size, 1) ? s : nil
     }
 }
 
