@@ -136,6 +136,11 @@ public final class Machine: PowerController, @unchecked Sendable {
         board.gic.irqOutput = { [unowned self] cpu, level in self.vcpus[cpu].setIRQLine(level) }
         for cpu in cpus {
             cpu.sendEventToAll = { [unowned self] in for other in self.vcpus { other.signalEvent() } }
+            // TLBI ...IS: this vCPU at once; the others empty their TLB and translated code before their next block.
+            cpu.invalidateAllTLBs = { [unowned self, unowned cpu] in
+                cpu.translationChanged()
+                for other in self.vcpus where other !== cpu { other.requestFlush() }
+            }
         }
         board.memory.onCodeWrite = { [unowned self] page, mask in
             for cpu in self.vcpus where mask & (1 << UInt8(cpu.index)) != 0 { cpu.requestInvalidate(page: page) }
@@ -302,9 +307,26 @@ public final class Machine: PowerController, @unchecked Sendable {
         exclusive { for cpu in vcpus { cpu.flushTranslations() } }
     }
 
-    /// Writes guest memory from outside the guest (gdb, control socket), invalidating translated code.
+    /// Writes guest memory from outside the guest (control socket, benchmarks) at a physical address,
+    /// invalidating translated code.
     public func writeMemory(_ address: UInt64, _ bytes: [UInt8]) -> Bool {
         exclusive { memory.writeBytes(address, bytes) }
+    }
+
+    /// Reads guest memory at a virtual address as vCPU `cpu` sees it now (its current translation), for a
+    /// debugger: RAM only, never a fault in the guest, no change to the machine. `partial` as in
+    /// `MemoryPort.debugRead`. Call while the vCPUs are stopped.
+    public func readVirtualMemory(cpu: Int, _ address: UInt64, _ length: Int, partial: Bool = false) -> [UInt8]? {
+        guard cpu >= 0, cpu < vcpus.count else { return nil }
+        return vcpus[cpu].port.debugRead(address, length, partial: partial)
+    }
+
+    /// Writes guest memory at a virtual address as vCPU `cpu` sees it (gdb's M/X, breakpoints inserted as
+    /// code), in an exclusive section, invalidating translated code; false, with nothing written, if any byte
+    /// is not mapped RAM.
+    public func writeVirtualMemory(cpu: Int, _ address: UInt64, _ bytes: [UInt8]) -> Bool {
+        guard cpu >= 0, cpu < vcpus.count else { return false }
+        return exclusive { vcpus[cpu].port.debugWrite(address, bytes) }
     }
 
     /// Every vCPU thread is alive (or the machine has ended, when they legitimately are not). For health checks.

@@ -146,17 +146,22 @@ final class GDBAdapter: DebugTarget, @unchecked Sendable {
 
     // MARK: memory
 
+    /// Memory is read and written at virtual addresses through the translation of the vCPU that stopped last
+    /// (gdb's current thread after a stop), as QEMU's stub does; an unmapped address answers an error.
     func readMemory(address: UInt64, length: Int) -> [UInt8]? {
         guard length > 0 else { return [] }
-        if let bytes = machine.memory.readBytes(address, length) { return bytes }
-        // A short read up to the end of RAM.
-        let end = machine.memory.ramBase &+ machine.memory.ramSize
-        guard address >= machine.memory.ramBase, address < end else { return nil }
-        return machine.memory.readBytes(address, Int(end - address))
+        return machine.readVirtualMemory(cpu: debugCPU, address, length, partial: true)
     }
 
     func writeMemory(address: UInt64, bytes: [UInt8]) -> Bool {
-        machine.writeMemory(address, bytes)
+        machine.writeVirtualMemory(cpu: debugCPU, address, bytes)
+    }
+
+    /// The vCPU whose translation gdb's memory accesses use.
+    private var debugCPU: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return lastStop?.cpu ?? 0
     }
 
     // MARK: execution

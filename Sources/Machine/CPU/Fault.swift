@@ -21,12 +21,27 @@ public enum ExceptionClass: UInt32, Sendable {
     case breakpointInstruction = 0x3c
 }
 
-/// Fault status codes of aborts (ESR_ELx.ISS DFSC/IFSC).
-public enum FaultStatus: UInt32, Sendable {
+/// Fault status codes of aborts (ESR_ELx.ISS DFSC/IFSC, and PAR_EL1.FST), with the translation level where the
+/// architecture encodes one.
+public struct FaultStatus: Equatable, Sendable {
+    public let rawValue: UInt32
+
     /// Nothing answers at the address (no RAM, no device, or a device refused the access).
-    case synchronousExternalAbort = 0x10
-    /// SCTLR_EL1.A alignment checking, or an exclusive/atomic access that is not naturally aligned.
-    case alignment = 0x21
+    public static let synchronousExternalAbort = FaultStatus(rawValue: 0x10)
+    /// SCTLR_EL1.A alignment checking, an exclusive/atomic access that is not naturally aligned, or a misaligned
+    /// access to Device memory.
+    public static let alignment = FaultStatus(rawValue: 0x21)
+    /// The output (or table) address does not fit the physical address size, or, with the MMU off, the
+    /// address itself is beyond it (level 0).
+    public static func addressSize(level: UInt64) -> FaultStatus { FaultStatus(rawValue: 0x00 | UInt32(level & 3)) }
+    /// No valid descriptor maps the address (or it lies outside both TTBR regions, or the walk is disabled).
+    public static func translation(level: UInt64) -> FaultStatus { FaultStatus(rawValue: 0x04 | UInt32(level & 3)) }
+    /// The descriptor's access flag is clear and TCR_EL1.HA does not let the hardware set it.
+    public static func accessFlag(level: UInt64) -> FaultStatus { FaultStatus(rawValue: 0x08 | UInt32(level & 3)) }
+    /// The access is not permitted by AP, UXN/PXN, WXN or PAN.
+    public static func permission(level: UInt64) -> FaultStatus { FaultStatus(rawValue: 0x0c | UInt32(level & 3)) }
+    /// A descriptor of the walk lies outside RAM.
+    public static func externalAbortOnWalk(level: UInt64) -> FaultStatus { FaultStatus(rawValue: 0x14 | UInt32(level & 3)) }
 }
 
 /// A synchronous exception ready to be taken: its syndrome (ESR_EL1) and, for aborts, the address for FAR_EL1
@@ -60,10 +75,10 @@ public struct Fault: Equatable, Sendable {
     /// A branch to a PC that is not a multiple of 4.
     static func pcAlignment(_ pc: UInt64) -> Fault { Fault(.pcAlignment, address: pc) }
 
-    /// Nothing executable at `pc` (a synchronous external abort on fetch).
-    static func instructionAbort(at pc: UInt64, fromEL0: Bool) -> Fault {
-        Fault(fromEL0 ? .instructionAbortLowerEL : .instructionAbortSameEL, iss: FaultStatus.synchronousExternalAbort.rawValue,
-              address: pc)
+    /// Nothing executable at `pc`: a translation or permission fault on fetch, or a synchronous external abort
+    /// (no RAM there).
+    static func instructionAbort(at pc: UInt64, status: FaultStatus = .synchronousExternalAbort, fromEL0: Bool) -> Fault {
+        Fault(fromEL0 ? .instructionAbortLowerEL : .instructionAbortSameEL, iss: status.rawValue, address: pc)
     }
 
     /// A data access that faulted; ISS WnR (bit 6) says whether it wrote.

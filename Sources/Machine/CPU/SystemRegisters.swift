@@ -137,10 +137,12 @@ enum IDRegisters {
     static let aa64isar0: UInt64 = 0x0000_0000_0021_0000
     /// ID_AA64ISAR1_EL1: LRCPC (bits 23:20 = 1): LDAPR.
     static let aa64isar1: UInt64 = 0x0000_0000_0010_0000
-    /// ID_AA64MMFR0_EL1: no stage-1 translation is modelled; PARange reports 32 bits, the smallest encoding.
-    static let aa64mmfr0: UInt64 = 0
-    /// ID_AA64MMFR1_EL1: PAN (bits 23:20 = 1).
-    static let aa64mmfr1: UInt64 = 0x0010_0000
+    /// ID_AA64MMFR0_EL1: PARange 40 bits (3:0 = 2), 16-bit ASIDs (7:4 = 2), 16 KiB granules (23:20 = 1) and
+    /// 4 KiB and 64 KiB ones (TGran4 and TGran64 = 0: supported); little-endian only (BigEnd = 0), no Secure state.
+    static let aa64mmfr0: UInt64 = 0x0000_0000_0010_0022
+    /// ID_AA64MMFR1_EL1: hardware access flag and dirty state (HAFDBS, 3:0 = 2), hierarchical permission
+    /// disables (HPDS, 15:12 = 1), PAN (23:20 = 1).
+    static let aa64mmfr1: UInt64 = 0x0010_1002
     /// ID_AA64MMFR2_EL1: UAO (bits 7:4 = 1).
     static let aa64mmfr2: UInt64 = 0x10
     /// REVIDR_EL1: no revision-specific information.
@@ -270,16 +272,14 @@ extension VCPU {
         }
         if el0 { return false }
         switch key {
-        case SysReg.sctlr:
-            state.sys.sctlr = value
-            if value & 1 != 0 {
-                stopReason = .unsupported(String(format: "the guest enabled the MMU (SCTLR_EL1=0x%llx); emud does not model stage-1 translation yet", value))
-            }
+        // The translation registers: the MSR ends its block, and the TLB (with the MMU on, translated code too)
+        // is emptied before the next one (the MMU switching on or off is seen by `updateModeBits`).
+        case SysReg.sctlr: state.sys.sctlr = value; translationChanged()
         case SysReg.cpacr: state.sys.cpacr = value & 0x0030_0000
-        case SysReg.ttbr0: state.sys.ttbr0 = value
-        case SysReg.ttbr1: state.sys.ttbr1 = value
-        case SysReg.tcr: state.sys.tcr = value
-        case SysReg.mair: state.sys.mair = value
+        case SysReg.ttbr0: state.sys.ttbr0 = value; translationChanged()
+        case SysReg.ttbr1: state.sys.ttbr1 = value; translationChanged()
+        case SysReg.tcr: state.sys.tcr = value; translationChanged()
+        case SysReg.mair: state.sys.mair = value; translationChanged()
         case SysReg.amair: state.sys.amair = value
         case SysReg.spsr: state.sys.spsr = value & 0xf0c0_03cf
         case SysReg.elr: state.sys.elr = value

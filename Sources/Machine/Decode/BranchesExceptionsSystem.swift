@@ -49,8 +49,11 @@ enum BranchesExceptionsSystem {
             case (0, 7, 5, 0), (0, 7, 1, 0): return Op(.endBlock, s: 2)
             // DC CVAU/CVAC/CIVAC/CVAP (EL0 if UCI): caches are not modelled.
             case (3, 7, 11, 1), (3, 7, 10, 1), (3, 7, 14, 1), (3, 7, 12, 1): return Op(.nop, n: Int(f.t), s: 1, imm: UInt64(f.word.bits(20, 5)))
-            case (0, 7, _, _): return Op(.nop, s: 2)    // DC IVAC/ISW/CSW/CISW, AT: EL1 only
-            case (0, 8, _, _), (4, 8, _, _): return Op(.nop, s: 2)  // TLBI: no TLB is modelled (the MMU is off)
+            case (0, 7, 8, 0...3): return Op(.at, n: rz(f.t), s: Int(f.q))  // AT S1E1R, S1E1W, S1E0R, S1E0W
+            case (0, 7, _, _): return Op(.nop, s: 2)    // DC IVAC/ISW/CSW/CISW: EL1 only, caches are not modelled
+            // TLBI (EL1): every form invalidates the whole TLB of this vCPU (more than asked is allowed); the
+            // inner-shareable ones (CRm = 3) reach every vCPU.
+            case (0, 8, _, _): return Op(.tlbi, a: f.m == 3 ? 1 : 0)
             default: return nil
             }
         },

@@ -57,7 +57,7 @@ extension VCPU {
 
     /// The data abort the last failed access recorded (`recordFault`), for the instruction at `pc`.
     func dataAbort(_ pc: UInt64) {
-        take(.dataAbort(at: faultAddress, status: faultStatus, write: faultWrite, fromEL0: state.currentEL == 0), returnAddress: pc)
+        take(.dataAbort(at: port.faultAddress, status: port.faultStatus, write: port.faultWrite, fromEL0: state.currentEL == 0), returnAddress: pc)
     }
 
     func firmware(_ result: FirmwareResult, pc: UInt64) {

@@ -37,7 +37,7 @@ extension VCPU {
     /// Runs `first` and then, while nothing needs the run loop's attention, the blocks chained after it.
     /// Any exception, stop or code write leaves through an early `return`; `lastBlock` is then -1.
     func execute<H: HookMode>(_ first: UnsafeMutablePointer<TranslationBlock>, _ mode: H.Type) {
-      defer { if H.memory { recordingAccesses = false } }
+      defer { if H.memory { port.recordingAccesses = false } }
       var block = first
       while true {
         lastBlock = -1
@@ -53,14 +53,14 @@ extension VCPU {
             hookCursor = Int(block.pointee.hookStart)
             hookEnd = hookCursor + Int(block.pointee.hookCount)
             if hookCursor < hookEnd { nextHook = Int(cache.hooks[hookCursor].instruction) }
-            if H.memory { recordingAccesses = true }
+            if H.memory { port.recordingAccesses = true }
         }
         // Folded inline adds: applied whenever this block's run ends, normally (i == count) or early at i.
         let thisBlock = block
         defer { if H.folded { applyFoldedInline(thisBlock, through: i) } }
         while i < count {
             if H.enabled {
-                if H.memory { accessCount = 0; memoryHooksFrom = hookCursor }
+                if H.memory { port.accessCount = 0; memoryHooksFrom = hookCursor }
                 if i == nextHook {
                     let hooks = cache.hooks
                     repeat {
@@ -120,10 +120,10 @@ extension VCPU {
                 x[d] = v
             case .str64:
                 guard store(x[n] &+ op.imm, 3, x[d], H.memory) else { return leave(block, i, .memoryFault) }
-                if codeWriteHit { return leave(block, i, .next) }
+                if port.codeWriteHit { return leave(block, i, .next) }
             case .str32:
                 guard store(x[n] &+ op.imm, 2, x[d], H.memory) else { return leave(block, i, .memoryFault) }
-                if codeWriteHit { return leave(block, i, .next) }
+                if port.codeWriteHit { return leave(block, i, .next) }
             // MARK: data processing, immediate
             case .movImm: x[d] = op.imm
             case .movk:
@@ -228,6 +228,8 @@ extension VCPU {
             case .wfe, .wfi: return leave(block, i, .waitForInterrupt(event: op.code == .wfe))
             case .clrex: clearMonitor()
             case .dcZva: if let exit = zeroCacheBlock(op, x) { return leave(block, i, exit) }
+            case .tlbi: if let exit = invalidateTLB(op) { return leave(block, i, exit) }
+            case .at: if let exit = addressTranslate(op, x) { return leave(block, i, exit) }
             // MARK: loads and stores
             case .ldrImm:
                 guard let v = load(x[n] &+ op.imm, op.s, H.memory) else { return leave(block, i, .memoryFault) }
@@ -251,50 +253,50 @@ extension VCPU {
                 x[d] = extendLoad(v, op)
             case .strImm:
                 guard store(x[n] &+ op.imm, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
-                if codeWriteHit { return leave(block, i, .next) }
+                if port.codeWriteHit { return leave(block, i, .next) }
             case .strPre:
                 let address = x[n] &+ op.imm
                 guard store(address, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 x[n] = address
-                if codeWriteHit { return leave(block, i, .next) }
+                if port.codeWriteHit { return leave(block, i, .next) }
             case .strPost:
                 let address = x[n]
                 guard store(address, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 x[n] = address &+ op.imm
-                if codeWriteHit { return leave(block, i, .next) }
+                if port.codeWriteHit { return leave(block, i, .next) }
             case .strReg:
                 let address = x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm))
                 guard store(address, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
-                if codeWriteHit { return leave(block, i, .next) }
+                if port.codeWriteHit { return leave(block, i, .next) }
             case .ldp:
                 guard loadPair(op, x, H.memory) else { return leave(block, i, .memoryFault) }
             case .stp:
                 guard storePair(op, x, H.memory) else { return leave(block, i, .memoryFault) }
-                if codeWriteHit { return leave(block, i, .next) }
+                if port.codeWriteHit { return leave(block, i, .next) }
             case .ldxr, .ldar:
                 guard loadExclusiveOrAcquire(op, x, H.memory) else { return leave(block, i, .memoryFault) }
             case .ldxp:
                 guard loadExclusivePair(op, x, H.memory) else { return leave(block, i, .memoryFault) }
             case .stlr:
                 guard storeRelease(op, x, H.memory) else { return leave(block, i, .memoryFault) }
-                if codeWriteHit { return leave(block, i, .next) }
+                if port.codeWriteHit { return leave(block, i, .next) }
             case .stxr:
                 guard storeExclusiveRegister(op, x, H.memory) else { return leave(block, i, .memoryFault) }
-                if codeWriteHit { return leave(block, i, .next) }
+                if port.codeWriteHit { return leave(block, i, .next) }
             case .stxp:
                 guard storeExclusivePairRegisters(op, x, H.memory) else { return leave(block, i, .memoryFault) }
-                if codeWriteHit { return leave(block, i, .next) }
+                if port.codeWriteHit { return leave(block, i, .next) }
             case .atomic:
                 guard let old = atomicRMW(x[n], op.s, AtomicOp(rawValue: op.a) ?? .add, x[m]) else { return leave(block, i, .memoryFault) }
                 x[d] = old
-                if codeWriteHit { return leave(block, i, .next) }
+                if port.codeWriteHit { return leave(block, i, .next) }
             case .cas:
                 guard let old = compareAndSwap(x[n], op.s, expected: x[m], new: x[d]) else { return leave(block, i, .memoryFault) }
                 x[Int(op.a)] = old
-                if codeWriteHit { return leave(block, i, .next) }
+                if port.codeWriteHit { return leave(block, i, .next) }
             case .casp:
                 guard executeCASP(op) else { return leave(block, i, .memoryFault) }
-                if codeWriteHit { return leave(block, i, .next) }
+                if port.codeWriteHit { return leave(block, i, .next) }
             case .vldrImm, .vldrPre, .vldrPost, .vldrReg, .vstrImm, .vstrPre, .vstrPost, .vstrReg, .vldrLit, .vldp, .vstp, .vldst:
                 switch executeVectorMemory(op) {
                 case .ok: break
@@ -304,7 +306,7 @@ extension VCPU {
             case .fmovToGeneral, .fmovFromGeneral, .simd:
                 executeSIMD(op)
             }
-            if H.memory && accessCount > 0 && memoryHooksTo > memoryHooksFrom {
+            if H.memory && port.accessCount > 0 && memoryHooksTo > memoryHooksFrom {
                 let hooks = cache.hooks
                 for k in memoryHooksFrom..<memoryHooksTo where hooks[k].kind == .memory {
                     runMemoryHook(hooks + k)
@@ -368,9 +370,9 @@ extension VCPU {
         guard let callback = hook.pointee.callback else { return }
         let function = unsafeBitCast(callback, to: MemoryCallback.self)
         let filter = hook.pointee.memoryFilter, userdata = hook.pointee.userdata
-        for k in 0..<accessCount {
-            let wanted: UInt8 = accessLog[k].isStore != 0 ? 2 : 1
-            if filter & wanted != 0 { function(UInt32(truncatingIfNeeded: index), UnsafeRawPointer(accessLog + k), userdata) }
+        for k in 0..<port.accessCount {
+            let wanted: UInt8 = port.accessLog[k].isStore != 0 ? 2 : 1
+            if filter & wanted != 0 { function(UInt32(truncatingIfNeeded: index), UnsafeRawPointer(port.accessLog + k), userdata) }
         }
     }
 
@@ -380,14 +382,14 @@ extension VCPU {
     @inline(never) func leave(_ block: UnsafeMutablePointer<TranslationBlock>, _ i: Int, _ exit: BlockExit) {
         let pc = pcOf(block, i)
         switch exit {
-        case .memoryFault, .next: codeWriteHit = false
+        case .memoryFault, .next: port.codeWriteHit = false
         default: break
         }
-        if case .memoryFault = exit, watchpointTriggered {
-            watchpointTriggered = false
+        if case .memoryFault = exit, port.watchpointTriggered {
+            port.watchpointTriggered = false
             instructionsExecuted &+= UInt64(i)
             state.pc = pc
-            stopReason = .watchpoint(watchHitKind, faultAddress)
+            stopReason = .watchpoint(port.watchHitKind, port.faultAddress)
             return
         }
         instructionsExecuted &+= UInt64(i + 1)

@@ -4,7 +4,7 @@ import CAtomic128
 extension VCPU {
     func atomicRMW(_ address: UInt64, _ size: UInt8, _ kind: AtomicOp, _ operand: UInt64) -> UInt64? {
         let bytes = UInt64(1) << UInt64(size)
-        guard let p = atomicPointer(address, bytes, write: false) else { return nil }
+        guard let (p, pa) = port.atomicPointer(address, bytes, write: false) else { return nil }
         let bits = Int(bytes * 8)
         let mask = ones(bits)
         let opnd = operand & mask
@@ -33,27 +33,27 @@ extension VCPU {
             let r = casRaw(p, size, expected: old, new: new)
             if r.exchanged {
                 if recordingAccesses {
-                    recordAccess(address, old, size, store: false, device: nil)
-                    recordAccess(address, new, size, store: true, device: nil)
+                    port.recordAccess(address, pa, old, size, store: false, device: nil)
+                    port.recordAccess(address, pa, new, size, store: true, device: nil)
                 }
                 break
             }
             old = r.original
         }
-        noteRAMWrite(address, bytes)
+        port.noteRAMWrite(pa, bytes)
         return old
     }
 
     func compareAndSwap(_ address: UInt64, _ size: UInt8, expected: UInt64, new: UInt64) -> UInt64? {
         let bytes = UInt64(1) << UInt64(size)
-        guard let p = atomicPointer(address, bytes, write: false) else { return nil }
+        guard let (p, pa) = port.atomicPointer(address, bytes, write: false) else { return nil }
         let mask = ones(Int(bytes * 8))
         let r = casRaw(p, size, expected: expected & mask, new: new & mask)
         if recordingAccesses {
-            recordAccess(address, r.original, size, store: false, device: nil)
-            if r.exchanged { recordAccess(address, new & mask, size, store: true, device: nil) }
+            port.recordAccess(address, pa, r.original, size, store: false, device: nil)
+            if r.exchanged { port.recordAccess(address, pa, new & mask, size, store: true, device: nil) }
         }
-        if r.exchanged { noteRAMWrite(address, bytes) }
+        if r.exchanged { port.noteRAMWrite(pa, bytes) }
         return r.original
     }
 
@@ -62,7 +62,7 @@ extension VCPU {
         let s = op.m, t = op.d
         let bytes = UInt64(1) << UInt64(op.s)
         let address = x[Int(op.n)]
-        guard let p = atomicPointer(address, bytes * 2, write: false) else { return false }
+        guard let (p, pa) = port.atomicPointer(address, bytes * 2, write: false) else { return false }
         let e1 = x[rz(UInt32(s))], e2 = x[rz(UInt32(s) + 1)]
         let n1 = x[rz(UInt32(t))], n2 = x[rz(UInt32(t) + 1)]
         var o1: UInt64, o2: UInt64
@@ -71,7 +71,7 @@ extension VCPU {
             let new = (n1 & 0xffff_ffff) | (n2 << 32)
             let r = casRaw(p, 3, expected: expected, new: new)
             o1 = r.original & 0xffff_ffff; o2 = r.original >> 32
-            if r.exchanged { noteRAMWrite(address, 8) }
+            if r.exchanged { port.noteRAMWrite(pa, 8) }
         } else {
             // One `lock cmpxchg16b` (atomicPointer checked the 16-byte alignment); on failure `current`
             // holds what memory held, on success it still holds e1, e2, which memory held.
@@ -80,7 +80,7 @@ extension VCPU {
                 emud_cas128(p, $0.baseAddress!.assumingMemoryBound(to: UInt64.self), n1, n2)
             }
             o1 = current.0; o2 = current.1
-            if exchanged { noteRAMWrite(address, 16) }
+            if exchanged { port.noteRAMWrite(pa, 16) }
         }
         x[wz(UInt32(s))] = o1
         x[wz(UInt32(s) + 1)] = o2

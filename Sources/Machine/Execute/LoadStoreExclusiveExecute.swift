@@ -30,34 +30,37 @@ extension VCPU {
 
     func storeExclusive(_ address: UInt64, _ size: UInt8, _ value: UInt64) -> Bool? {
         let bytes = UInt64(1) << UInt64(size)
-        guard let p = memory.ramPointer(address, bytes) else {
+        guard let pa = port.physicalAddress(address, .write) else { return nil }
+        guard let offset = port.ramOffset(pa, bytes) else {
             // Exclusives to devices: a plain store that always succeeds.
             return store(address, size, value, recordingAccesses) ? true : nil
         }
-        let ok = casRaw(p, size, expected: monitorValue, new: value).exchanged
+        let ok = casRaw(port.ram + Int(offset), size, expected: monitorValue, new: value).exchanged
         if ok {
-            if recordingAccesses { recordAccess(address, value & ones(8 << Int(size)), size, store: true, device: nil) }
-            noteRAMWrite(address, bytes)
+            if recordingAccesses { port.recordAccess(address, pa, value & ones(8 << Int(size)), size, store: true, device: nil) }
+            port.noteRAMWrite(pa, bytes)
         }
         return ok
     }
 
     func storeExclusivePair(_ address: UInt64, _ size: UInt8, _ v1: UInt64, _ v2: UInt64) -> Bool? {
         let bytes = UInt64(1) << UInt64(size)
-        guard let p = memory.ramPointer(address, bytes * 2) else {
+        guard let pa = port.physicalAddress(address, .write) else { return nil }
+        guard let offset = port.ramOffset(pa, bytes * 2) else {
             recordFault(address, .synchronousExternalAbort, write: true)
             return nil
         }
+        let p = port.ram + Int(offset)
         if size == 2 {
             let expected = (monitorValue & 0xffff_ffff) | (monitorValue2 << 32)
             let new = (v1 & 0xffff_ffff) | (v2 << 32)
             let ok = casRaw(p, 3, expected: expected, new: new).exchanged
             if ok {
                 if recordingAccesses {
-                    recordAccess(address, v1 & 0xffff_ffff, 2, store: true, device: nil)
-                    recordAccess(address &+ 4, v2 & 0xffff_ffff, 2, store: true, device: nil)
+                    port.recordAccess(address, pa, v1 & 0xffff_ffff, 2, store: true, device: nil)
+                    port.recordAccess(address &+ 4, pa &+ 4, v2 & 0xffff_ffff, 2, store: true, device: nil)
                 }
-                noteRAMWrite(address, 8)
+                port.noteRAMWrite(pa, 8)
             }
             return ok
         }
@@ -68,10 +71,10 @@ extension VCPU {
         }
         if ok {
             if recordingAccesses {
-                recordAccess(address, v1, 3, store: true, device: nil)
-                recordAccess(address &+ 8, v2, 3, store: true, device: nil)
+                port.recordAccess(address, pa, v1, 3, store: true, device: nil)
+                port.recordAccess(address &+ 8, pa &+ 8, v2, 3, store: true, device: nil)
             }
-            noteRAMWrite(address, 16)
+            port.noteRAMWrite(pa, 16)
         }
         return ok
     }
@@ -104,7 +107,11 @@ extension VCPU {
         let bytes = UInt64(1) << UInt64(op.s)
         guard checkAlignment(address, bytes, write: false) else { return false }
         // The reservation is published before memory is read (see GuestMemory's "exclusive monitor").
-        if op.code == .ldxr { clearMonitor(); memory.reserve(cpu: index, address: address) }
+        if op.code == .ldxr {
+            guard let pa = port.physicalAddress(address, .read) else { return false }
+            clearMonitor()
+            memory.reserve(cpu: index, address: pa)
+        }
         guard let v = load(address, op.s, record) else {
             if op.code == .ldxr { memory.release(cpu: index) }
             return false
@@ -126,8 +133,9 @@ extension VCPU {
         let address = x[n]
         let bytes = UInt64(1) << UInt64(op.s)
         guard checkAlignment(address, bytes * 2, write: false) else { return false }
+        guard let pa = port.physicalAddress(address, .read) else { return false }
         clearMonitor()
-        memory.reserve(cpu: index, address: address)
+        memory.reserve(cpu: index, address: pa)
         guard let v1 = load(address, op.s, record), let v2 = load(address &+ bytes, op.s, record) else {
             memory.release(cpu: index)
             return false
@@ -157,9 +165,12 @@ extension VCPU {
         // QEMU does; a matching reservation implies an aligned address (LDXR checked it).
         let address = x[n]
         var status: UInt64 = 1
-        if monitorValid && monitorAddress == address && monitorSize == Int(op.s) && memory.claim(cpu: index, address: address) {
-            guard let ok = storeExclusive(address, op.s, x[d]) else { clearMonitor(); return false }
-            status = ok ? 0 : 1
+        if monitorValid && monitorAddress == address && monitorSize == Int(op.s) {
+            guard let pa = port.physicalAddress(address, .write) else { clearMonitor(); return false }
+            if memory.claim(cpu: index, address: pa) {
+                guard let ok = storeExclusive(address, op.s, x[d]) else { clearMonitor(); return false }
+                status = ok ? 0 : 1
+            }
         }
         clearMonitor()
         x[Int(op.a)] = status
@@ -171,9 +182,12 @@ extension VCPU {
         let d = Int(op.d), n = Int(op.n), m = Int(op.m)
         let address = x[n]
         var status: UInt64 = 1
-        if monitorValid && monitorAddress == address && monitorSize == Int(op.s) + 8 && memory.claim(cpu: index, address: address) {
-            guard let ok = storeExclusivePair(address, op.s, x[d], x[m]) else { clearMonitor(); return false }
-            status = ok ? 0 : 1
+        if monitorValid && monitorAddress == address && monitorSize == Int(op.s) + 8 {
+            guard let pa = port.physicalAddress(address, .write) else { clearMonitor(); return false }
+            if memory.claim(cpu: index, address: pa) {
+                guard let ok = storeExclusivePair(address, op.s, x[d], x[m]) else { clearMonitor(); return false }
+                status = ok ? 0 : 1
+            }
         }
         clearMonitor()
         x[Int(op.a)] = status

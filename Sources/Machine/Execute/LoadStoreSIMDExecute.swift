@@ -29,7 +29,7 @@ extension VCPU {
     /// the accesses themselves go unchecked. A multi-register load that faults part-way leaves its destination
     /// registers as they were.
     func executeVectorMemory(_ op: Op) -> VectorMemoryResult {
-        let savedMask = alignmentMask
+        let savedMask = port.alignmentMask
         if savedMask != 0 {
             let x = state.x
             let n = Int(op.n)
@@ -44,9 +44,9 @@ extension VCPU {
             let isStore = op.code == .vstrImm || op.code == .vstrPre || op.code == .vstrPost || op.code == .vstrReg || op.code == .vstp
                 || (op.code == .vldst && op.f & SIMDStructure.load == 0)
             guard checkAlignment(address, UInt64(1) << UInt64(op.s), write: isStore) else { return .fault }
-            alignmentMask = 0
+            port.alignmentMask = 0
         }
-        defer { alignmentMask = savedMask }
+        defer { port.alignmentMask = savedMask }
         guard op.code == .vldst || op.code == .vldp else { return vectorMemory(op) }
         // Keep the registers a multi-access load may write, to restore them if a later access faults.
         let v = state.v

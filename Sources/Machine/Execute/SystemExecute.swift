@@ -76,14 +76,42 @@ extension VCPU {
         if state.currentEL == 0 && state.sys.sctlr & (1 << 14) == 0 { // SCTLR_EL1.DZE
             return .exception(.systemAccessTrap(key: UInt32(truncatingIfNeeded: op.imm), rt: UInt32(op.n), read: false))
         }
-        let base = x[Int(op.n)] & ~63
-        guard let p = memory.ramPointer(base, 64) else {
-            recordFault(x[Int(op.n)], .synchronousExternalAbort, write: true)
-            return .memoryFault
+        guard port.zeroBlock(x[Int(op.n)]) else { return .memoryFault }
+        return nil
+    }
+
+    // MARK: the MMU's instructions
+
+    /// TLBI (any form): empties this vCPU's TLB, and with the MMU on its translated code too (blocks are keyed
+    /// by virtual address), before the next block runs; the inner-shareable forms do the same on every vCPU,
+    /// each before it runs its next block. Undefined at EL0.
+    @inline(__always) func invalidateTLB(_ op: Op) -> BlockExit? {
+        if state.currentEL == 0 { return .undefined(group: EncodingGroup.branchExceptionSystem.rawValue) }
+        if op.a == 1, let broadcast = invalidateAllTLBs { broadcast() } else { translationChanged() }
+        return nil
+    }
+
+    /// After a change that can alter translations (TLBI, a write to SCTLR_EL1, TCR_EL1, TTBR0/1_EL1, MAIR_EL1).
+    func translationChanged() {
+        port.flushTLB()
+        if port.mmuEnabled { requestFlush() }
+    }
+
+    /// AT S1E1R/W, S1E0R/W: translates the address in Xt as a read or write at EL1 or EL0 and writes the result
+    /// to PAR_EL1 (PSTATE.PAN is not applied: that needs the AT S1E1RP/WP forms of Armv8.2-ATS1E1, which the
+    /// modelled core does not have). Undefined at EL0.
+    @inline(__always) func addressTranslate(_ op: Op, _ x: UnsafeMutablePointer<UInt64>) -> BlockExit? {
+        if state.currentEL == 0 { return .undefined(group: EncodingGroup.branchExceptionSystem.rawValue) }
+        let va = x[Int(op.n)]
+        let write = op.s & 1 != 0
+        if let t = port.translate(va, write ? .write : .read, unprivileged: op.s >= 2, checkPAN: false) {
+            // PAR_EL1 success: ATTR (63:56), PA (47:12), NS (9) = 0, SH (8:7); Device memory reports SH = 0b10.
+            let shareability = t.isDevice ? 2 : UInt64(t.shareability)
+            state.sys.par = UInt64(t.attributes) << 56 | (t.physical & 0x0000_ffff_ffff_f000) | shareability << 7
+        } else {
+            // PAR_EL1 failure: F (0), FST (6:1), bit 11 RES1.
+            state.sys.par = 1 << 11 | UInt64(port.faultStatus.rawValue) << 1 | 1
         }
-        p.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
-        if recordingAccesses { for k in 0..<8 { recordAccess(base &+ UInt64(k * 8), 0, 3, store: true, device: nil) } }
-        if memory.watchBits(page: (base &- ramBase) >> GuestMemory.pageShift) != 0 { watchedPageWritten(base, 64) }
         return nil
     }
 }

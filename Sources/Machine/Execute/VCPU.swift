@@ -62,19 +62,9 @@ public final class VCPU {
     /// The plugin host, if any plugin is loaded. Changed only inside an exclusive section, with a flush.
     public weak var instrumentation: Instrumentation?
 
-    // Copies of the RAM window for the hot path.
-    let ram: UnsafeMutableRawPointer
-    let ramBase: UInt64
-    let ramSize: UInt64
-    /// RAM size as the inline fast path sees it: 0 while gdb watchpoints exist, which sends every access through
-    /// the slow path that checks them.
-    var fastRAMSize: UInt64
-    let accessLog: UnsafeMutablePointer<MemoryAccess>
-    var accessCount = 0
-    /// Set while a block with memory callbacks runs: the slow paths and the non-interpreter accessors (SIMD,
-    /// atomics) log accesses; the interpreter's RAM fast path logs them when its specialisation says so.
-    var recordingAccesses = false
-    static let accessLogCapacity = 64
+    /// Every guest access goes through here (Memory/MemoryPort.swift): the TLB, page walks, faults, watchpoints
+    /// and the plugin access log.
+    public let port: MemoryPort
 
     /// Reasons to leave the fast path; set from any thread, cleared by this vCPU.
     let attention: UnsafeAtomic<UInt32> = .create(0)
@@ -102,14 +92,17 @@ public final class VCPU {
     /// Executes the instruction at this address even if it holds a breakpoint (resuming from one).
     public var skipBreakpointAt: UInt64? = nil
     public var singleStep = false
-    /// gdb watchpoints: while any exist every access takes the slow path, which checks them. A hit stops the vCPU
-    /// before the accessing instruction completes (AArch64 watchpoints are not steppable), PC at the instruction.
-    public var watchpoints: [Watchpoint] = [] { didSet { updateFastPath() } }
+    /// gdb watchpoints (kept by the memory port, which checks them). A hit stops the vCPU before the accessing
+    /// instruction completes (AArch64 watchpoints are not steppable), PC at the instruction.
+    public var watchpoints: [Watchpoint] {
+        get { port.watchpoints }
+        set { port.watchpoints = newValue }
+    }
     /// Lets the instruction at this address run once without triggering watchpoints (resuming from a hit).
-    public var skipWatchpointAt: UInt64? = nil
-    /// Set with `faultAddress` when the failed access was a watchpoint hit rather than an abort.
-    var watchpointTriggered = false
-    var watchHitKind: WatchKind = .write
+    public var skipWatchpointAt: UInt64? {
+        get { port.skipWatchpointAt }
+        set { port.skipWatchpointAt = newValue }
+    }
 
     // Exclusive monitor (local): address, size and the value seen by the load-exclusive.
     var monitorValid = false
@@ -117,11 +110,6 @@ public final class VCPU {
     var monitorSize = 0
     var monitorValue: UInt64 = 0
     var monitorValue2: UInt64 = 0
-
-    // Data abort details set by the slow memory paths (`recordFault`), raised by the instruction's exit.
-    var faultAddress: UInt64 = 0
-    var faultStatus: FaultStatus = .synchronousExternalAbort
-    var faultWrite = false
 
     var stopReason: VCPUStop? = nil
     /// The last block `execute` ran to its end (-1 if it left early), for chaining in the run loop.
@@ -132,26 +120,18 @@ public final class VCPU {
     /// The generic timer and the clock it reads (see GenericTimer.swift).
     var timer: GenericTimer
 
-    var codeWriteHit = false
-    /// SCTLR_EL1.A: every data access must be aligned to its size. Folded into the RAM fast path as a mask
-    /// (0 when checking is off) so the common case costs one AND.
-    var alignmentMask: UInt64 = 0
-
+    /// Broadcasts an inner-shareable TLB invalidation to every vCPU of the machine (set by `Machine`).
+    var invalidateAllTLBs: (() -> Void)?
 
     public init(index: Int, memory: GuestMemory, clock: GuestClock = .host) {
         self.index = index
         timer = GenericTimer(clock: clock)
         self.memory = memory
-        ram = memory.ram
-        ramBase = memory.ramBase
-        ramSize = memory.ramSize
-        fastRAMSize = memory.ramSize
-        accessLog = .allocate(capacity: Self.accessLogCapacity)
+        port = MemoryPort(memory: memory, cpu: index, state: state, cache: cache)
         state.sys.identity.mpidr = 0x8000_0000 | UInt64(index & 0xff) | (UInt64(index >> 8) << 8)
     }
 
     deinit {
-        accessLog.deallocate()
         attention.destroy()
         irqLine.destroy()
         eventRegister.destroy()
@@ -207,8 +187,9 @@ public final class VCPU {
 
     // MARK: cache management (own thread, or while parked)
 
-    /// Empties this vCPU's translation cache.
+    /// Empties this vCPU's translation cache and its TLB.
     public func flushTranslations() {
+        port.flushTLB()
         for page in cache.flush() { memory.clearCode(page: page, cpu: index) }
         instrumentation?.translationsFlushed(cpu: index)
     }
@@ -339,8 +320,10 @@ public final class VCPU {
         return candidate
     }
 
+    /// After a change of EL, PSTATE.PAN or SCTLR_EL1: the key bits of translated blocks, and the memory port's
+    /// TLB set. Switching the MMU on or off flushes translated code (blocks are keyed by virtual address).
     @inline(__always) func updateModeBits() {
-        alignmentMask = state.sys.sctlr & 2 != 0 ? ~0 : 0
+        if port.regimeChanged() { requestFlush() }
         modeBits = (state.sys.fpEnabled(el: state.currentEL) ? 1 : 0) | (UInt64(state.currentEL) << 1)
     }
 
@@ -348,13 +331,20 @@ public final class VCPU {
     func translate(key: UInt64, pc: UInt64, limit: Int) -> Int32 {
         if !cache.hasRoom { flushTranslations() }
         let fpEnabled = modeBits & 1 != 0
+        guard let (start, physical) = port.fetch(pc) else {
+            // Nothing executable at pc: an instruction abort (translation, permission or external abort).
+            take(.instructionAbort(at: pc, status: port.faultStatus, fromEL0: state.currentEL == 0), returnAddress: pc)
+            return -1
+        }
+        // A block never leaves its 4 KiB page, so its instructions follow `start` in host memory; it also stops
+        // where RAM ends.
+        let inRAM = Int(min((port.ramSize &- (physical &- port.ramBase)) / 4, 1024))
         return withUnsafeTemporaryAllocation(of: Op.self, capacity: limit) { buffer -> Int32 in
             var count = 0
             var address = pc
-            while count < limit {
-                guard let p = memory.ramPointer(address, 4) else { break }
+            while count < limit && count < inRAM {
                 if count > 0 && breakpoints.contains(address) { break }
-                let word = p.loadUnaligned(as: UInt32.self)
+                let word = (start + 4 * count).loadUnaligned(as: UInt32.self)
                 var op: Op
                 if !fpEnabled && A64Decoder.usesFPRegisters(word) {
                     op = Op(.fpTrap)
@@ -367,13 +357,8 @@ public final class VCPU {
                 if op.code.endsBlock { break }
                 if address & 0xfff == 0 { break }
             }
-            if count == 0 {
-                // Nothing executable at pc: instruction abort (synchronous external abort on fetch).
-                take(.instructionAbort(at: pc, fromEL0: state.currentEL == 0), returnAddress: pc)
-                return -1
-            }
-            let firstPage = (pc &- ramBase) >> GuestMemory.pageShift
-            let lastPage = (address &- 4 &- ramBase) >> GuestMemory.pageShift
+            let firstPage = (physical &- port.ramBase) >> GuestMemory.pageShift
+            let lastPage = (physical &+ UInt64(count - 1) &* 4 &- port.ramBase) >> GuestMemory.pageShift
             for page in firstPage...lastPage { memory.markCode(page: page, cpu: index) }
             let ops = UnsafeBufferPointer(start: buffer.baseAddress!, count: count)
             var hooks: [InstrumentationHook] = []
@@ -381,9 +366,7 @@ public final class VCPU {
             if let instrumentation {
                 var words: [UInt32] = []
                 words.reserveCapacity(count)
-                for k in 0..<count {
-                    words.append(memory.ramPointer(pc &+ UInt64(k) &* 4, 4)?.loadUnaligned(as: UInt32.self) ?? 0)
-                }
+                for k in 0..<count { words.append((start + 4 * k).loadUnaligned(as: UInt32.self)) }
                 hooks = instrumentation.instrument(BlockDescription(pc: pc, words: words), cpu: index)
                     .filter { $0.instruction >= 0 && $0.instruction < Int32(count) }
                     .enumerated().sorted { ($0.element.instruction, $0.offset) < ($1.element.instruction, $1.offset) }

@@ -103,6 +103,8 @@ public enum OpCode: UInt16 {
     case isb                // ends the block
     case dcZva              // n = address register, imm = SYS key (for the EL0 trap syndrome)
     case endBlock           // like nop (same s, n, imm), but ends the block (IC IVAU, IC IALLU...)
+    case tlbi               // EL1 only; a = 1 for the inner-shareable forms (broadcast to every vCPU); ends the block
+    case at                 // EL1 only; n = address register, s = 0 S1E1R, 1 S1E1W, 2 S1E0R, 3 S1E0W
     // Loads and stores; s = log2(size), f.signed, f.dest32
     case ldrImm, ldrPre, ldrPost, ldrReg, strImm, strPre, strPost, strReg
     //   Imm: address = n + imm; Pre/Post: writeback n; Reg: address = n + extend(m, a) << imm
@@ -176,7 +178,7 @@ extension OpCode {
     var endsBlock: Bool {
         switch self {
         case .b, .bl, .br, .blr, .ret, .cbz, .tbz, .bcond, .svc, .hvc, .smc, .brk, .hlt, .undefined, .fpTrap,
-             .eret, .msr, .msrImm, .wfi, .wfe, .isb, .endBlock:
+             .eret, .msr, .msrImm, .wfi, .wfe, .isb, .endBlock, .tlbi:
             return true
         default:
             return false
