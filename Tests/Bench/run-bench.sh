@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: runs each benchmark guest under emud and under QEMU and prints a table of guest
-# instructions, emud's speed in MIPS, both wall-clock times and their ratio, and the geometric
-# mean of emud's MIPS.
+# instructions, emud's speed in MIPS, both wall-clock times and their ratio, emud's speed on the same
+# workload with the MMU on (bench-NAME-mmu.elf: identity map in 4 KiB pages, every access through the
+# TLB) and what the MMU costs, and the geometric means.
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Environment (set by the top-level Makefile):
@@ -59,9 +60,11 @@ run_timed() {
 # fastest TIMES...: the smallest number.
 fastest() { printf '%s\n' "$@" | sort -g | head -n 1; }
 
-printf '%-10s %15s %10s %11s %11s %10s\n' workload instructions "emud MIPS" "emud time" "QEMU time" emud/QEMU
+printf '%-10s %15s %10s %11s %11s %10s %10s %9s\n' workload instructions "emud MIPS" "emud time" "QEMU time" emud/QEMU \
+    "MMU-on MIPS" "MMU cost"
 mismatches=0
 mips_list=()
+mmu_mips_list=()
 for name in "${WORKLOADS[@]}"; do
     elf=$EMUD_GUESTS/bench-$name.elf
     [[ -f $elf ]] || die "$elf is missing; run \`make bench\`, which builds it"
@@ -79,18 +82,35 @@ for name in "${WORKLOADS[@]}"; do
         continue
     fi
 
-    emud_times=()
-    best_seconds="" instructions=""
-    for ((i = 0; i < REPEAT; i++)); do
-        emud_times+=("$(run_timed "$work/emud.out" "$work/emud.err" "$EMUD_BIN" run --stats "$elf")")
-        stats=$(grep -o 'emud-stats: instructions=[0-9]* seconds=[0-9.eE+-]*' "$work/emud.err" | tail -n 1) ||
-            die "emud printed no 'emud-stats: instructions=N seconds=S' line on stderr for $name"
-        instructions=${stats#*instructions=}
-        instructions=${instructions%% *}
-        seconds=${stats##*seconds=}
-        best_seconds=$(fastest $seconds $best_seconds)
-    done
-    emud_time=$(fastest "${emud_times[@]}")
+    # emud_run ELF: runs ELF under emud REPEAT times; sets emud_time (fastest wall time), instructions and
+    # best_seconds (emud's own fastest execution time), and leaves the last output in $work/emud.out.
+    emud_run() {
+        local elf=$1 times=() stats seconds
+        best_seconds="" instructions=""
+        for ((i = 0; i < REPEAT; i++)); do
+            times+=("$(run_timed "$work/emud.out" "$work/emud.err" "$EMUD_BIN" run --stats "$elf")")
+            stats=$(grep -o 'emud-stats: instructions=[0-9]* seconds=[0-9.eE+-]*' "$work/emud.err" | tail -n 1) ||
+                die "emud printed no 'emud-stats: instructions=N seconds=S' line on stderr for $elf"
+            instructions=${stats#*instructions=}
+            instructions=${instructions%% *}
+            seconds=${stats##*seconds=}
+            best_seconds=$(fastest $seconds $best_seconds)
+        done
+        emud_time=$(fastest "${times[@]}")
+    }
+    # The same workload with the MMU on (bench-NAME-mmu.elf: identity map in 4 KiB pages), emud alone.
+    mmu_elf=$EMUD_GUESTS/bench-$name-mmu.elf
+    [[ -f $mmu_elf ]] || die "$mmu_elf is missing; run \`make bench\`, which builds it"
+    emud_run "$mmu_elf"
+    if ! cmp -s "$work/emud.out" "$work/qemu.all"; then
+        echo "run-bench: emud's output for $name with the MMU on differs from QEMU's:" >&2
+        diff "$work/qemu.all" "$work/emud.out" | head -n 6 >&2 || true
+        mismatches=$((mismatches + 1))
+    fi
+    mmu_mips=$(awk -v n="$instructions" -v s="$best_seconds" 'BEGIN { printf "%.1f\n", (s > 0 ? n / s / 1e6 : 0) }')
+    mmu_mips_list+=("$mmu_mips")
+
+    emud_run "$elf"
     if ! cmp -s "$work/emud.out" "$work/qemu.all"; then
         echo "run-bench: emud's output for $name differs from QEMU's:" >&2
         diff "$work/qemu.all" "$work/emud.out" | head -n 6 >&2 || true
@@ -98,13 +118,16 @@ for name in "${WORKLOADS[@]}"; do
     fi
     mips=$(awk -v n="$instructions" -v s="$best_seconds" 'BEGIN { printf "%.1f\n", (s > 0 ? n / s / 1e6 : 0) }')
     mips_list+=("$mips")
-    awk -v name="$name" -v n="$instructions" -v mips="$mips" -v et="$emud_time" -v qt="$qemu_time" \
-        'BEGIN { printf "%-10s %15.0f %10.1f %10.3fs %10.3fs %9.2fx\n", name, n, mips, et, qt, (qt > 0 ? et / qt : 0) }'
+    awk -v name="$name" -v n="$instructions" -v mips="$mips" -v et="$emud_time" -v qt="$qemu_time" -v mm="$mmu_mips" \
+        'BEGIN { printf "%-10s %15.0f %10.1f %10.3fs %10.3fs %9.2fx %10.1f %8.1f%%\n", name, n, mips, et, qt, (qt > 0 ? et / qt : 0),
+                        mm, (mips > 0 ? 100 * (mips - mm) / mips : 0) }'
 done
 
 if ((!qemu_only)); then
     printf '%s\n' "${mips_list[@]}" |
         awk '$1 > 0 { sum += log($1); n++ } END { if (n) printf "geometric mean of emud MIPS: %.1f\n", exp(sum / n) }'
+    printf '%s\n' "${mmu_mips_list[@]}" |
+        awk '$1 > 0 { sum += log($1); n++ } END { if (n) printf "geometric mean of emud MIPS with the MMU on (4 KiB pages): %.1f\n", exp(sum / n) }'
     if ((mismatches)); then
         die "$mismatches workload(s) printed something other than QEMU did; their numbers measure a wrong run"
     fi

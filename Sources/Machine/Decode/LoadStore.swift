@@ -108,8 +108,10 @@ enum LoadStore {
             let t = acc.load ? wz(f.t) : rz(f.t)
             let flags = accessFlags(acc)
             switch f.m {
-            case 0, 2: // unscaled (LDUR/STUR) and unprivileged (LDTR/STTR: EL0 and EL1 share one flat map)
+            case 0: // unscaled (LDUR/STUR)
                 return Op(acc.load ? .ldrImm : .strImm, d: t, n: rsp(f.n), s: acc.size, f: flags, imm: offset)
+            case 2: // unprivileged (LDTR/STTR)
+                return Op(acc.load ? .ldtr : .sttr, d: t, n: rsp(f.n), s: acc.size, f: flags, imm: offset)
             case 1:
                 if f.t == f.n && f.n != 31 { return nil }
                 return Op(acc.load ? .ldrPost : .strPost, d: t, n: rsp(f.n), s: acc.size, f: flags, imm: offset)

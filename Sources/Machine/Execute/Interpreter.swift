@@ -251,6 +251,12 @@ extension VCPU {
             case .ldrLit:
                 guard let v = load(op.imm, op.s, H.memory) else { return leave(block, i, .memoryFault) }
                 x[d] = extendLoad(v, op)
+            case .ldtr:
+                guard let v = port.unprivileged({ load(x[n] &+ op.imm, op.s, H.memory) }) else { return leave(block, i, .memoryFault) }
+                x[d] = extendLoad(v, op)
+            case .sttr:
+                guard port.unprivileged({ store(x[n] &+ op.imm, op.s, x[d], H.memory) }) else { return leave(block, i, .memoryFault) }
+                if port.codeWriteHit { return leave(block, i, .next) }
             case .strImm:
                 guard store(x[n] &+ op.imm, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 if port.codeWriteHit { return leave(block, i, .next) }

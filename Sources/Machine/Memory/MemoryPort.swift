@@ -109,6 +109,20 @@ public final class MemoryPort {
         return enabled != mmuEnabled
     }
 
+    /// Runs `access` (a load or store of LDTR/STTR) with EL0's permissions when at EL1 and PSTATE.UAO is clear:
+    /// through EL0's TLB set, and PAN does not apply.
+    @inline(__always) func unprivileged<T>(_ access: () -> T) -> T {
+        guard state.currentEL == 1 && state.panUAO & (1 << 23) == 0 else { return access() }
+        let saved = tlbSet
+        tlbSet = 0
+        asEL0 = true
+        defer { tlbSet = saved; asEL0 = false }
+        return access()
+    }
+
+    /// Set while an LDTR/STTR at EL1 runs (see `unprivileged`).
+    var asEL0 = false
+
     /// Translates `va` for an access of `kind` by the current EL (or EL0 for `unprivileged`), applying the
     /// permission checks and PAN. nil after recording the fault.
     func translate(_ va: UInt64, _ kind: AccessKind, unprivileged: Bool = false, checkPAN: Bool = true) -> PageTranslation? {
@@ -117,7 +131,7 @@ public final class MemoryPort {
             recordFault(va, fault.status, write: kind == .write)
             return nil
         case .success(let t):
-            let el0 = unprivileged || state.currentEL == 0
+            let el0 = unprivileged || asEL0 || state.currentEL == 0
             let permissions = el0 ? t.el0 : t.el1
             let needed: UInt8
             switch kind {

@@ -109,6 +109,7 @@ public enum OpCode: UInt16 {
     case ldrImm, ldrPre, ldrPost, ldrReg, strImm, strPre, strPost, strReg
     //   Imm: address = n + imm; Pre/Post: writeback n; Reg: address = n + extend(m, a) << imm
     case ldrLit             // imm = absolute address
+    case ldtr, sttr         // LDTR*/STTR*: as ldrImm/strImm, with EL0's permissions at EL1 (unless PSTATE.UAO)
     case ldp, stp           // a = 0 offset, 1 pre, 2 post; m = second register; imm = signed offset
     case ldxr, stxr         // stxr: a = status register
     case ldxp, stxp         // m = second register; s = 2 + log2 of one register's size; stxp: a = status register
