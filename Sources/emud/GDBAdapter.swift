@@ -324,7 +324,7 @@ final class GDBAdapter: DebugTarget, @unchecked Sendable {
     }
 
     func monitor(command: String) -> String? {
-        MonitorCommands.run(command.trimmingCharacters(in: .whitespaces), machine: machine, plugins: plugins)
+        MonitorCommands.run(command.trimmingCharacters(in: .whitespaces), machine: machine, plugins: plugins, cpu: debugCPU)
     }
 }
 
@@ -338,11 +338,24 @@ enum MonitorCommands {
       tb-flush       empty every vCPU's translation-block cache
       reset          reset the machine (reload the image, vCPU 0 at its entry)
       plugins        loaded plugins with their declared licenses
+      info mmu       the translation regime of the current vCPU (MMU on or off, TTBRs, granules, ASID)
+      translate ADDR where a virtual address maps for the current vCPU (physical address, level, permissions)
 
     """
 
-    static func run(_ command: String, machine: Machine, plugins: PluginHost?) -> String {
+    static func run(_ command: String, machine: Machine, plugins: PluginHost?, cpu: Int = 0) -> String {
+        let port = machine.vcpus[max(0, min(cpu, machine.vcpus.count - 1))].port
+        if command.hasPrefix("translate") {
+            let argument = command.dropFirst("translate".count).trimmingCharacters(in: .whitespaces)
+            let digits = argument.hasPrefix("0x") ? String(argument.dropFirst(2)) : argument
+            guard !digits.isEmpty, let address = UInt64(digits, radix: argument.hasPrefix("0x") ? 16 : 10) else {
+                return "usage: monitor translate ADDRESS (decimal, or hex with 0x)\n"
+            }
+            return port.describeTranslation(address)
+        }
         switch command {
+        case "info mmu":
+            return port.describeRegime()
         case "help", "":
             return help
         case "info machine":

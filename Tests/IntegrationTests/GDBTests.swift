@@ -17,6 +17,8 @@ private enum Debuggee: String, Sendable {
     case target
     /// Counts in a global forever.
     case spin
+    /// Tests/Guests/mmu.c: builds page tables and turns the MMU on.
+    case mmu
 }
 
 /// gdb, emud, QEMU and the debuggees, from the environment `make test` sets up.
@@ -824,6 +826,37 @@ struct GDBTests {
         ], run.description)
         let counted = run.errors.split(separator: "\n").filter { $0.contains("instructions executed: ") }
         #expect(counted.count == 2 && !counted[1].hasSuffix(": 0"), "no instructions counted by the breakpoint\n\(run)")
+    }
+
+    @Test("with the MMU on, gdb reads through the translation; monitor info mmu and monitor translate describe it")
+    func memoryThroughTheMMU() async throws {
+        let session = try await DebugSession.emud(.mmu)
+        defer { session.stop() }
+        // load64's first call runs with the MMU off, its second with it on: page 7 (0x44007000) is then an
+        // alias of page 20 (0x44014000), page 1 (0x44001000) is unmapped, and the guest wrote 0x2020202020202020
+        // to page 20 before turning the MMU on (mmu.c).
+        let run = try await session.gdb("""
+            monitor info mmu
+            break load64
+            continue
+            continue
+            monitor info mmu
+            monitor translate 0x44007008
+            monitor translate 0x44001000
+            printf "alias=%#lx\\n", *(unsigned long *)0x44007000
+            printf "direct=%#lx\\n", *(unsigned long *)0x44014000
+            x/gx 0x44001000
+            kill
+            """)
+        expectInOrder(run.errors, [
+            "MMU off",
+            "MMU on, EL1&0 stage 1", "39-bit region, 4 KiB granule",
+            "VA 0x44007008 -> PA 0x44014008 (level 3, 4096 bytes, EL1 rwx, EL0 --x",
+            "VA 0x44001000: fault, status 0x7",
+        ], run.description)
+        #expect(run.numbers("alias") == [0x2020_2020_2020_2020], "\(run)")
+        #expect(run.numbers("direct") == [0x2020_2020_2020_2020], "\(run)")
+        #expect(run.errors.contains("Cannot access memory at address 0x44001000"), "\(run)")
     }
 
     @Test("kill ends the machine before the program's end")

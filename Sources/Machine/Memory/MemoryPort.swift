@@ -496,6 +496,33 @@ public final class MemoryPort {
         return true
     }
 
+    /// The translation regime as text, for `monitor info mmu`.
+    public func describeRegime() -> String {
+        let s = state.sys
+        func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+        guard s.sctlr & 1 != 0 else {
+            return "MMU off (SCTLR_EL1 \(hex(s.sctlr))): virtual = physical, physical addresses of \(TranslationRegime.physicalAddressBits) bits\n"
+        }
+        func granule(_ tg: UInt64, upper: Bool) -> String {
+            switch (upper, tg) {
+            case (false, 1), (true, 3): return "64 KiB"
+            case (false, 2), (true, 1): return "16 KiB"
+            default: return "4 KiB"
+            }
+        }
+        let tcr = s.tcr
+        let asid16 = tcr & (1 << 36) != 0
+        let asidFrom = tcr & (1 << 22) != 0 ? s.ttbr1 : s.ttbr0
+        let asid = (asidFrom >> 48) & (asid16 ? 0xffff : 0xff)
+        return """
+        MMU on, EL1&0 stage 1 (SCTLR_EL1 \(hex(s.sctlr)), TCR_EL1 \(hex(tcr)), MAIR_EL1 \(hex(s.mair)))
+          TTBR0_EL1 \(hex(s.ttbr0)): \(64 - (tcr & 63))-bit region, \(granule((tcr >> 14) & 3, upper: false)) granule\(tcr & (1 << 7) != 0 ? ", walks disabled (EPD0)" : "")\(tcr & (1 << 37) != 0 ? ", top byte ignored" : "")
+          TTBR1_EL1 \(hex(s.ttbr1)): \(64 - ((tcr >> 16) & 63))-bit region, \(granule((tcr >> 30) & 3, upper: true)) granule\(tcr & (1 << 23) != 0 ? ", walks disabled (EPD1)" : "")\(tcr & (1 << 38) != 0 ? ", top byte ignored" : "")
+          ASID \(asid) (\(asid16 ? 16 : 8) bits, from TTBR\(tcr & (1 << 22) != 0 ? 1 : 0)), PSTATE.PAN \(state.panUAO >> 22 & 1), EL\(state.currentEL)
+
+        """
+    }
+
     /// The walk for `va` as text, for `monitor translate`: each step the MMU takes, or why it cannot.
     public func describeTranslation(_ va: UInt64) -> String {
         let regime = TranslationRegime(state.sys)
