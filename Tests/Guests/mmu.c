@@ -238,6 +238,12 @@ int main(void)
 
     /* TTBR1: the same RAM at the top of the address space. */
     TRY_LOAD("TTBR1 alias of page 21", 0xffffff8000000000ULL + LAB_PAGE(21));
+    /* Semihosting takes virtual addresses: a string passed through its TTBR1 alias. */
+    rt_flush();
+    {
+        static const char message[] = "semihosting reads this through TTBR1\n";
+        semihost(0x04, (const void *)(0xffffff8000000000ULL + (uint64_t)message));
+    }
 
     /* PAN: EL1 loses access to pages EL0 can reach. */
     __asm__ volatile(".arch_extension pan\n\tmsr pan, #1\n\tisb" ::: "memory");

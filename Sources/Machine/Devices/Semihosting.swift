@@ -52,7 +52,7 @@ final class Semihosting {
 
     func call(_ cpu: VCPU) -> FirmwareResult {
         let x = cpu.state.x
-        switch call(operation: x[0] & 0xffff_ffff, argument: x[1], memory: cpu.memory, counter: cpu.counter) {
+        switch call(operation: x[0] & 0xffff_ffff, argument: x[1], memory: cpu.port.guestView, counter: cpu.counter) {
         case .result(let v):
             x[0] = v
             return .handled
@@ -63,8 +63,9 @@ final class Semihosting {
         }
     }
 
-    /// Performs one call. `counter` is the vCPU's virtual counter (SYS_ELAPSED).
-    func call(operation: UInt64, argument: UInt64, memory mem: GuestMemory, counter: UInt64) -> SemihostingOutcome {
+    /// Performs one call. `memory` is RAM at the guest's (virtual) addresses; `counter` is the vCPU's virtual
+    /// counter (SYS_ELAPSED).
+    func call(operation: UInt64, argument: UInt64, memory mem: some GuestRAM, counter: UInt64) -> SemihostingOutcome {
         lock.lock()
         defer { lock.unlock() }
         func arg(_ i: UInt64) -> UInt64? { mem.read64(argument &+ i &* 8) }

@@ -227,6 +227,19 @@ public final class GuestMemory {
         return true
     }
 
+}
+
+/// RAM at guest addresses, as semihosting and other firmware services see it: physical (`GuestMemory`) or
+/// virtual through a vCPU's current translation (`MemoryPort.guestView`).
+public protocol GuestRAM {
+    /// The host address of `length` bytes of RAM at `address`, or nil when any of them is not RAM (or, for a
+    /// virtual view, not mapped to one contiguous run of RAM).
+    func ramPointer(_ address: UInt64, _ length: UInt64) -> UnsafeMutableRawPointer?
+    /// Writes RAM (translated code there is invalidated); false, with nothing written, when not all is RAM.
+    func writeBytes(_ address: UInt64, _ bytes: [UInt8]) -> Bool
+}
+
+extension GuestRAM {
     public func read64(_ address: UInt64) -> UInt64? {
         guard let p = ramPointer(address, 8) else { return nil }
         return p.loadUnaligned(as: UInt64.self)
@@ -246,3 +259,5 @@ public final class GuestMemory {
         return out
     }
 }
+
+extension GuestMemory: GuestRAM {}

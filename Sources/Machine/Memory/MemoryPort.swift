@@ -496,6 +496,10 @@ public final class MemoryPort {
         return true
     }
 
+    /// Guest RAM at virtual addresses through this vCPU's current translation (without TLB fills, descriptor
+    /// updates or faults), for semihosting: what the guest passes are its own virtual addresses.
+    public var guestView: GuestRAM { VirtualRAM(port: self) }
+
     /// The translation regime as text, for `monitor info mmu`.
     public func describeRegime() -> String {
         let s = state.sys
@@ -538,5 +542,27 @@ public final class MemoryPort {
                 + "\(1 << Int(t.sizeShift)) bytes, EL1 \(perms(t.el1)), EL0 \(perms(t.el0)), "
                 + "attributes 0x\(String(t.attributes, radix: 16))\(t.notGlobal ? ", not global" : ""))\n"
         }
+    }
+}
+
+/// `MemoryPort.guestView`: a range is usable when every page of it maps to RAM and the pages follow each other
+/// in RAM, so one host pointer covers it.
+struct VirtualRAM: GuestRAM {
+    let port: MemoryPort
+
+    func ramPointer(_ address: UInt64, _ length: UInt64) -> UnsafeMutableRawPointer? {
+        guard length > 0, let first = port.debugTranslate(address), let start = port.ramOffset(first, length) else { return nil }
+        var page = (address & ~MemoryPort.pageMask) &+ 0x1000
+        let end = address &+ length
+        guard end >= address else { return nil }
+        while page < end {
+            guard let pa = port.debugTranslate(page), pa == first &+ (page &- address) else { return nil }
+            page &+= 0x1000
+        }
+        return port.ram + Int(start)
+    }
+
+    func writeBytes(_ address: UInt64, _ bytes: [UInt8]) -> Bool {
+        port.debugWrite(address, bytes)
     }
 }
