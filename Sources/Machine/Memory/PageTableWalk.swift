@@ -24,7 +24,7 @@ public struct PageTranslation: Equatable, Sendable {
     public var attributes: UInt8
     /// Shareability (descriptor bits 9:8).
     public var shareability: UInt8
-    /// Whether the mapping is Device memory (MAIR attribute 0000xxxx): unaligned accesses fault.
+    /// Whether the mapping is Device memory (MAIR attribute 0000xxxx): never cached in the TLB.
     public var isDevice: Bool { attributes & 0xf0 == 0 }
     /// Not global (descriptor nG): belongs to the ASID in the TTBR that was walked.
     public var notGlobal: Bool
