@@ -8,7 +8,7 @@ import Testing
 
 /// The SMP programs compared with QEMU; Tests/Guests/smp/smp.mk builds NAME-O0.elf and
 /// NAME-O2.elf of each into EMUD_GUESTS. Keep in step with SMP_PROGRAMS there.
-let smpPrograms = ["smp-psci", "smp-counter", "smp-lock", "smp-message", "smp-wide"]
+let smpPrograms = ["smp-psci", "smp-counter", "smp-lock", "smp-message", "smp-wide", "smp-mmu"]
 
 /// The programs that count the CPUs PSCI offers and work with any number of them (smp-psci
 /// expects exactly 4).

@@ -10,7 +10,7 @@
 # multi-core support. CPU 0 keeps rt/start.S and the single-core runtime.
 
 # Keep in step with smpPrograms in Tests/IntegrationTests/SMPTests.swift.
-SMP_PROGRAMS := smp-psci smp-counter smp-lock smp-message smp-wide
+SMP_PROGRAMS := smp-psci smp-counter smp-lock smp-message smp-wide smp-mmu
 SMP_HOST_PROGRAMS := smp-stress smp-idle smp-parallel smp-monitor smp-litmus
 
 SMP_ELVES := $(foreach p,$(SMP_PROGRAMS),$(OUT)/$(p)-O0.elf $(OUT)/$(p)-O2.elf) \
