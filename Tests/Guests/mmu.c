@@ -232,6 +232,24 @@ int main(void)
     tlb_flush_page(LAB_PAGE(7));
     TRY_LOAD("page 7 unmapped", LAB_PAGE(7));
 
+    /* Hardware access flag and dirty state (TCR_EL1.HA, HD): an AF-clear page is accessed without a fault
+     * and its descriptor gains AF; a writable-clean page (DBM set, AP read-only) becomes dirty on a store. */
+    {
+        uint64_t tcr_saved = SYSREG_READ(tcr_el1);
+        map_page(14, LAB_PAGE(14), D_PAGE | D_ATTR(0) | D_SH_INNER);
+        map_page(15, LAB_PAGE(15), D_PAGE | NORMAL | D_AP_RO | (1ULL << 51));
+        tlb_flush_all();
+        SYSREG_WRITE(tcr_el1, tcr_saved | (1ULL << 39) | (1ULL << 40));
+        __asm__ volatile("isb" ::: "memory");
+        TRY_LOAD("HA: AF-clear page", LAB_PAGE(14));
+        printf("%-28s AF now %lu\n", "", (unsigned long)((l3[14] >> 10) & 1));
+        TRY_STORE("HD: clean page, store", LAB_PAGE(15), 15);
+        printf("%-28s AP[2] now %lu\n", "", (unsigned long)((l3[15] >> 7) & 1));
+        SYSREG_WRITE(tcr_el1, tcr_saved);
+        __asm__ volatile("isb" ::: "memory");
+        tlb_flush_all();
+    }
+
     /* AT and PAR_EL1. */
     {
         uint64_t par;
