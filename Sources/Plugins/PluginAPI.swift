@@ -71,6 +71,7 @@ final class InstructionContext {
     let index: Int
     var opaque: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
     var address: UInt64 { tb.block.pc &+ UInt64(index) &* 4 }
+    var physical: UInt64 { tb.block.physical &+ UInt64(index) &* 4 }
     var word: UInt32 { tb.block.words[index] }
 
     init(tb: TranslationContext, index: Int) {
@@ -157,6 +158,7 @@ enum PluginAPI {
             return OpaquePointer(insn.opaque)
         }
         api.insn_vaddr = { insn in PluginRegistry.instruction(UnsafeRawPointer(insn))?.address ?? 0 }
+        api.insn_paddr = { insn in PluginRegistry.instruction(UnsafeRawPointer(insn))?.physical ?? 0 }
         api.insn_size = { insn in PluginRegistry.instruction(UnsafeRawPointer(insn)) == nil ? 0 : 4 }
         api.insn_word = { insn in PluginRegistry.instruction(UnsafeRawPointer(insn))?.word ?? 0 }
         api.insn_disas = { insn in

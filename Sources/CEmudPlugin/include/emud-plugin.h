@@ -62,7 +62,7 @@ struct emud_scoreboard;
 /* One data access, passed to memory callbacks. */
 struct emud_mem_access {
     uint64_t vaddr;
-    uint64_t paddr;      /* equal to vaddr: emud does not model the MMU */
+    uint64_t paddr;      /* the physical address the MMU translated vaddr to (equal to vaddr with the MMU off) */
     uint64_t value;      /* the value loaded or stored (zero-extended) */
     uint32_t size;       /* bytes: 1, 2, 4 or 8 (wider accesses are reported in 8-byte parts) */
     uint32_t is_store;
@@ -132,10 +132,14 @@ struct emud_api {
 
     /* State (from a callback running on that vCPU, or from install/at-exit/query). */
     int (*read_register)(emud_plugin_id_t id, unsigned int vcpu_index, const char *name, uint64_t *value);
-    int (*read_memory)(emud_plugin_id_t id, uint64_t address, void *buffer, size_t length);
+    int (*read_memory)(emud_plugin_id_t id, uint64_t address, void *buffer, size_t length);  /* physical address */
 
     /* Per-plugin output, kept by emud and readable through the control socket and the log. */
     void (*outs)(emud_plugin_id_t id, const char *text);
+
+    /* Translation time: the physical address of an instruction (where the MMU placed its virtual address when
+     * the block was translated; equal to the virtual address with the MMU off). */
+    uint64_t (*insn_paddr)(const struct emud_insn *insn);
 };
 
 struct emud_plugin_info {
@@ -176,6 +180,7 @@ static inline struct emud_scoreboard *emud_scoreboard_new(emud_plugin_id_t id, s
 static inline void *emud_scoreboard_find(struct emud_scoreboard *sb, unsigned int vcpu) { return emud__api->scoreboard_find(sb, vcpu); }
 static inline unsigned int emud_num_vcpus(emud_plugin_id_t id) { return emud__api->num_vcpus(id); }
 static inline int emud_read_register(emud_plugin_id_t id, unsigned int vcpu, const char *name, uint64_t *value) { return emud__api->read_register(id, vcpu, name, value); }
+static inline uint64_t emud_insn_paddr(const struct emud_insn *insn) { return emud__api->insn_paddr(insn); }
 static inline int emud_read_memory(emud_plugin_id_t id, uint64_t address, void *buffer, size_t length) { return emud__api->read_memory(id, address, buffer, length); }
 static inline void emud_plugin_outs(emud_plugin_id_t id, const char *text) { emud__api->outs(id, text); }
 

@@ -1,6 +1,9 @@
 /// What the translator tells an instrumentation layer (the plugin host) about a block it is translating.
 public struct BlockDescription {
+    /// The virtual address of the first instruction.
     public let pc: UInt64
+    /// Its physical address (the block never leaves its 4 KiB page, so the others follow it).
+    public let physical: UInt64
     /// One instruction word per guest instruction, in order.
     public let words: [UInt32]
 }

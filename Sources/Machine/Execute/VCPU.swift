@@ -367,7 +367,7 @@ public final class VCPU {
                 var words: [UInt32] = []
                 words.reserveCapacity(count)
                 for k in 0..<count { words.append((start + 4 * k).loadUnaligned(as: UInt32.self)) }
-                hooks = instrumentation.instrument(BlockDescription(pc: pc, words: words), cpu: index)
+                hooks = instrumentation.instrument(BlockDescription(pc: pc, physical: physical, words: words), cpu: index)
                     .filter { $0.instruction >= 0 && $0.instruction < Int32(count) }
                     .enumerated().sorted { ($0.element.instruction, $0.offset) < ($1.element.instruction, $1.offset) }
                     .map { $0.element }

@@ -141,6 +141,7 @@ private let bogusHandlesSource = #"""
         CHECK(emud_insn_register_mem_cb(insn, NULL, EMUD_MEM_RW, NULL) == -1);
         CHECK(emud_insn_register_inline(insn, 99, sb, 0, 1) == -1);
         CHECK(emud_insn_size(insn) == 4 && emud_insn_vaddr(insn) == emud_tb_vaddr(tb));
+        CHECK(emud_insn_paddr(insn) == emud_insn_vaddr(insn)); /* the fixture's guest runs with the MMU off */
         CHECK(emud_insn_disas(insn) != NULL);
         CHECK(emud_tb_register_inline(tb, EMUD_INLINE_ADD_U64, sb, 0, 1) == 0);
         CHECK(emud_insn_register_exec_cb(insn, on_exec, (void *)(uintptr_t)emud_insn_vaddr(insn)) == 0);
@@ -202,6 +203,7 @@ private let bogusHandlesSource = #"""
         CHECK(emud_tb_vaddr(BOGUS_TB) == 0);
         CHECK(emud_tb_get_insn(BOGUS_TB, 0) == NULL && emud_tb_get_insn(NULL, 0) == NULL);
         CHECK(emud_insn_vaddr(BOGUS_INSN) == 0 && emud_insn_size(BOGUS_INSN) == 0 && emud_insn_word(BOGUS_INSN) == 0);
+        CHECK(emud_insn_paddr(BOGUS_INSN) == 0);
         bogus_text = api->insn_disas;
         CHECK(bogus_text(BOGUS_INSN) == NULL && emud_insn_symbol(BOGUS_INSN) == NULL && emud_insn_disas(NULL) == NULL);
         CHECK(emud_tb_register_exec_cb(BOGUS_TB, on_exec, NULL) == -1);
