@@ -102,11 +102,10 @@ public final class Machine: PowerController, @unchecked Sendable {
     public private(set) var lastDebugStop: DebugStopEvent? = nil
     public let createdAt = Date()
 
-    /// Called on a vCPU thread when the machine debug-stops (breakpoint, watchpoint, step), after every vCPU
-    /// has parked.
-    public var onDebugStop: ((DebugStopEvent) -> Void)?
-    /// Called once when the guest ends the machine or it fails.
-    public var onFinish: ((MachineState) -> Void)?
+    /// Everyone who listens to debug stops and the machine's end (see `observe`), under `observersLock`.
+    private var observers: [(id: Int, debugStop: ((DebugStopEvent) -> Void)?, finish: ((MachineState) -> Void)?)] = []
+    private var nextObserver = 0
+    private let observersLock = NSLock()
 
     private static let vcpuKey = "emud.vcpu"
 
@@ -235,6 +234,56 @@ public final class Machine: PowerController, @unchecked Sendable {
         control.unlock()
         for cpu in vcpus { cpu.requestStop() }
         waitAllParked()
+    }
+
+    // MARK: the debug seam
+
+    /// Subscribes to the machine's debug stops (breakpoint, watchpoint, step: called on the stopping vCPU's
+    /// thread after every vCPU has parked) and to its end (called once, on a background queue, when the guest
+    /// ends the machine or it fails). Any number of observers (gdb, the daemon, plugins) subscribe; each is
+    /// called in the order it subscribed until it cancels the returned observation.
+    @discardableResult
+    public func observe(debugStop: ((DebugStopEvent) -> Void)? = nil, finish: ((MachineState) -> Void)? = nil) -> MachineObservation {
+        observersLock.lock()
+        defer { observersLock.unlock() }
+        nextObserver += 1
+        observers.append((nextObserver, debugStop, finish))
+        return MachineObservation(machine: self, id: nextObserver)
+    }
+
+    fileprivate func cancelObservation(_ id: Int) {
+        observersLock.lock()
+        observers.removeAll { $0.id == id }
+        observersLock.unlock()
+    }
+
+    private func currentObservers() -> [(id: Int, debugStop: ((DebugStopEvent) -> Void)?, finish: ((MachineState) -> Void)?)] {
+        observersLock.lock()
+        defer { observersLock.unlock() }
+        return observers
+    }
+
+    /// Sets the breakpoints (virtual addresses of instructions: the run loop stops before them, guest memory is
+    /// never written) and watchpoints (virtual data addresses) of every vCPU, in an exclusive section.
+    public func setDebugPoints(breakpoints: Set<UInt64>, watchpoints: [Watchpoint]) {
+        exclusive {
+            for cpu in vcpus {
+                cpu.breakpoints = breakpoints
+                cpu.watchpoints = watchpoints
+            }
+        }
+    }
+
+    /// Before resuming from a debug stop: every vCPU runs past a breakpoint at its PC, and the vCPU that hit a
+    /// watchpoint completes the access that hit it (AArch64 watchpoints stop before the access).
+    public func prepareToResumeFromDebugStop() {
+        control.lock()
+        let stop = lastDebugStop
+        control.unlock()
+        for cpu in vcpus { cpu.skipBreakpointAt = cpu.state.pc }
+        if let stop, case .watchpoint = stop.reason, stop.cpu >= 0, stop.cpu < vcpus.count {
+            vcpus[stop.cpu].skipWatchpointAt = vcpus[stop.cpu].state.pc
+        }
     }
 
     /// Resumes a paused or debug-stopped machine.
@@ -448,7 +497,7 @@ public final class Machine: PowerController, @unchecked Sendable {
                 control.unlock()
                 for other in vcpus where other.index != i { other.requestStop() }
                 waitAllParked()
-                onDebugStop?(event)
+                for observer in currentObservers() { observer.debugStop?(event) }
                 control.lock()
             }
         }
@@ -464,8 +513,8 @@ public final class Machine: PowerController, @unchecked Sendable {
         shuttingDown = true
         control.broadcast()
         for cpu in vcpus { cpu.requestStop() }
-        let callback = onFinish
-        DispatchQueue.global().async { callback?(final) }
+        let finishes = currentObservers().compactMap(\.finish)
+        DispatchQueue.global().async { for finish in finishes { finish(final) } }
     }
 
     /// Ends the machine from outside (gdb `kill`, control `quit`): it fails with `reason`.
@@ -496,4 +545,17 @@ public final class Machine: PowerController, @unchecked Sendable {
     public func reset() {
         exclusive { performReset() }
     }
+}
+
+/// A subscription made with `Machine.observe`; `cancel()` ends it (it also ends with the machine).
+public final class MachineObservation: @unchecked Sendable {
+    private weak var machine: Machine?
+    private let id: Int
+
+    fileprivate init(machine: Machine, id: Int) {
+        self.machine = machine
+        self.id = id
+    }
+
+    public func cancel() { machine?.cancelObservation(id) }
 }

@@ -19,21 +19,18 @@ final class GDBAdapter: DebugTarget, @unchecked Sendable {
     private var watchpoints: [Watchpoint] = []
     /// vCPU and reason of the last stop, to resume past it.
     private var lastStop: DebugStopEvent?
+    /// Our subscription to the machine's stops and end.
+    private var observation: MachineObservation?
 
     init(machine: Machine, plugins: PluginHost?) {
         self.machine = machine
         self.plugins = plugins
-        let previousStop = machine.onDebugStop
-        machine.onDebugStop = { [weak self] event in
-            previousStop?(event)
-            self?.debugStopped(event)
-        }
-        let previousFinish = machine.onFinish
-        machine.onFinish = { [weak self] state in
-            previousFinish?(state)
-            self?.finished(state)
-        }
+        observation = machine.observe(
+            debugStop: { [weak self] event in self?.debugStopped(event) },
+            finish: { [weak self] state in self?.finished(state) })
     }
+
+    deinit { observation?.cancel() }
 
     private func currentReporter() -> StopReporter? {
         lock.lock()
@@ -168,16 +165,10 @@ final class GDBAdapter: DebugTarget, @unchecked Sendable {
 
     /// Lets every vCPU run past the breakpoint or watchpoint it is stopped at.
     private func prepareResume() {
-        for cpu in machine.vcpus {
-            cpu.skipBreakpointAt = cpu.state.pc
-        }
+        machine.prepareToResumeFromDebugStop()
         lock.lock()
-        let stop = lastStop
         lastStop = nil
         lock.unlock()
-        if let stop, case .watchpoint = stop.reason {
-            machine.vcpus[stop.cpu].skipWatchpointAt = machine.vcpus[stop.cpu].state.pc
-        }
     }
 
     func resume(actions: [ThreadAction]) {
@@ -248,12 +239,7 @@ final class GDBAdapter: DebugTarget, @unchecked Sendable {
         let all = softwareBreakpoints.union(hardwareBreakpoints)
         let watch = watchpoints
         lock.unlock()
-        machine.exclusive {
-            for cpu in machine.vcpus {
-                cpu.breakpoints = all
-                cpu.watchpoints = watch
-            }
-        }
+        machine.setDebugPoints(breakpoints: all, watchpoints: watch)
     }
 
     // MARK: optional features

@@ -88,18 +88,19 @@ public final class VCPU {
     public internal(set) var undefinedByGroup = [UInt64](repeating: 0, count: EncodingGroup.allCases.count)
 
     // gdb support
-    public var breakpoints: Set<UInt64> = [] { didSet { if breakpoints != oldValue { flushTranslations() } } }
+    // (Set through `Machine`'s debug seam: `setDebugPoints`, `prepareToResumeFromDebugStop`, `step`.)
+    var breakpoints: Set<UInt64> = [] { didSet { if breakpoints != oldValue { flushTranslations() } } }
     /// Executes the instruction at this address even if it holds a breakpoint (resuming from one).
-    public var skipBreakpointAt: UInt64? = nil
-    public var singleStep = false
+    var skipBreakpointAt: UInt64? = nil
+    var singleStep = false
     /// gdb watchpoints (kept by the memory port, which checks them). A hit stops the vCPU before the accessing
     /// instruction completes (AArch64 watchpoints are not steppable), PC at the instruction.
-    public var watchpoints: [Watchpoint] {
+    var watchpoints: [Watchpoint] {
         get { port.watchpoints }
         set { port.watchpoints = newValue }
     }
     /// Lets the instruction at this address run once without triggering watchpoints (resuming from a hit).
-    public var skipWatchpointAt: UInt64? {
+    var skipWatchpointAt: UInt64? {
         get { port.skipWatchpointAt }
         set { port.skipWatchpointAt = newValue }
     }

@@ -128,7 +128,7 @@ final class Daemon: @unchecked Sendable {
             releaseGuestMemory(managed.takeGuestMemory())
             throw ControlError.generic("\(error)")
         }
-        machine.onFinish = { [weak self, weak managed] state in
+        machine.observe(finish: { [weak self, weak managed] state in
             guard let self, let managed else { return }
             switch state {
             case .exited(let code):
@@ -138,12 +138,12 @@ final class Daemon: @unchecked Sendable {
             default: break
             }
             self.statusChanged()
-        }
-        machine.onDebugStop = { [weak self, weak machine] event in
+        })
+        machine.observe(debugStop: { [weak self, weak machine] event in
             guard let machine, event.cpu >= 0, event.cpu < machine.vcpus.count else { return }
             self?.publish("MACHINE_STOP", data: ["id": .string(spec.id), "reason": .string("debug"),
                                                         "cpu": .int(event.cpu), "pc": .string(String(format: "0x%llx", machine.vcpus[event.cpu].state.pc))])
-        }
+        })
         for p in spec.plugins {
             do {
                 // Off Swift's cooperative pool: a plugin's install may take as long as it likes.
