@@ -212,24 +212,6 @@ struct VerdictProbe {
         // load pair (LDP, LDNP, LDXP, LDAXP) of one register twice, is CONSTRAINED UNPREDICTABLE, and UNDEFINED is one of the
         // behaviours the Arm ARM allows (K1.2 "Load/store accesses"); emud takes it, QEMU executes.
         KnownDifference("unpredictable writeback or pair", emudUndefined: true, isConstrainedUnpredictableLoadStore),
-        // Reported to the lead (issue 11, part 11): instructions Cortex-A76 has that emud refuses.
-        // FEAT_RDM: SQRDMLAH, SQRDMLSH (vector, scalar; AdvSIMD three same extra, opcode 000x, U=1).
-        KnownDifference("SQRDMLAH/SQRDMLSH", emudUndefined: true, mask: 0xbf20_f400, value: 0x2e00_8400),
-        KnownDifference("SQRDMLAH/SQRDMLSH scalar", emudUndefined: true, mask: 0xff20_f400, value: 0x7e00_8400),
-        // ... and by element (opcode 11x1, U=1), vector and scalar.
-        KnownDifference("SQRDMLAH/SQRDMLSH by element", emudUndefined: true, mask: 0xbf00_d400, value: 0x2f00_d000),
-        KnownDifference("SQRDMLAH/SQRDMLSH by element, scalar", emudUndefined: true, mask: 0xff00_d400, value: 0x7f00_d000),
-        // FEAT_DotProd: SDOT, UDOT (three same extra, opcode 0010; by element, opcode 1110).
-        KnownDifference("SDOT/UDOT", emudUndefined: true, mask: 0x9f20_fc00, value: 0x0e00_9400),
-        KnownDifference("SDOT/UDOT by element", emudUndefined: true, mask: 0x9f00_f400, value: 0x0f00_e000),
-        // URECPE, URSQRTE (AdvSIMD two-register miscellaneous, size 10, opcode 11100): integer operations.
-        KnownDifference("URECPE/URSQRTE", emudUndefined: true, mask: 0x9fff_fc00, value: 0x0ea1_c800),
-        // FEAT_PMULL: PMULL, PMULL2 of 64-bit elements (size 11; the 8-bit form, size 00, emud has).
-        KnownDifference("PMULL/PMULL2 .1Q", emudUndefined: true, mask: 0xbfe0_fc00, value: 0x0ee0_e000),
-        // FEAT_AES, FEAT_SHA1, FEAT_SHA256: the cryptographic extension.
-        KnownDifference("AES", emudUndefined: true, mask: 0xff3e_0c00, value: 0x4e28_0800),
-        KnownDifference("SHA (three registers)", emudUndefined: true, mask: 0xff20_8c00, value: 0x5e00_0000),
-        KnownDifference("SHA (two registers)", emudUndefined: true, mask: 0xff3e_0c00, value: 0x5e28_0800),
     ]
 
     /// Loads and stores with writeback where Rt (or Rt2) is Rn and Rn is not SP, and load pairs with
