@@ -96,6 +96,97 @@ static void gf128_pmull(uint64_t ah, uint64_t al, uint64_t bh, uint64_t bl, uint
     *rl = p0;
 }
 
+/* Operand lanes for the random part: mostly the edges of each lane size, sometimes random bits. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15;
+
+static uint64_t next_random(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static uint8x16_t edge_vector(void)
+{
+    static const uint8_t edges[8][2] = { { 0x00, 0x00 }, { 0xff, 0xff }, { 0x00, 0x80 }, { 0xff, 0x7f },
+                                         { 0x01, 0x00 }, { 0x00, 0x40 }, { 0x01, 0x80 }, { 0xfe, 0x7f } };
+    uint8_t b[16];
+    uint64_t r = next_random(), bits = next_random();
+    for (int i = 0; i < 16; i += 2) {
+        if ((r >> i) & 1) {
+            const uint8_t *e = edges[(r >> (16 + 2 * i)) & 7];
+            b[i] = e[0];
+            b[i + 1] = e[1];
+        } else {
+            b[i] = (uint8_t)(bits >> (4 * i));
+            b[i + 1] = (uint8_t)(bits >> (4 * i + 8));
+        }
+    }
+    return vld1q_u8(b);
+}
+
+/* Folds a result and QC into a running checksum. */
+static uint64_t fold(uint64_t sum, const void *v)
+{
+    uint64_t w[2];
+    memcpy(w, v, 16);
+    sum = (sum ^ w[0]) * 0x100000001b3;
+    sum = (sum ^ w[1]) * 0x100000001b3;
+    return (sum ^ qc()) * 0x100000001b3;
+}
+#define FOLD(i, expr) do { \
+        clear_qc(); LAUNDER(); __typeof__(expr) r_ = (expr); \
+        __asm__ volatile("" : "+w"(r_)); sums[i] = fold(sums[i], &r_); saturations[i] += qc(); \
+    } while (0)
+
+/* Saturating and rounding operations on 2,000 edge-heavy random operands: a checksum of results and QC, and
+ * how often QC was set, per operation. */
+static void random_operands(void)
+{
+    enum { OPS = 24 };
+    static const char *const names[OPS] = {
+        "sqrdmlah16", "sqrdmlsh32", "sqrdmlah_l32", "sqrdmulh16", "sqdmulh32", "sqdmlal16", "sqdmlsl32",
+        "sqdmull_l16", "sqadd8", "uqadd16", "sqsub32", "uqsub64", "sqshl16", "uqrshl32", "sqrshl64",
+        "sqshlu_n8", "sqrshrn_n16", "uqshrn_n32", "sqrshrun_n64", "sqxtn16", "sqxtun32", "suqadd8",
+        "usqadd32", "sqneg16",
+    };
+    uint64_t sums[OPS] = { 0 };
+    unsigned saturations[OPS] = { 0 };
+    for (int i = 0; i < 2000; i++) {
+        ha = vreinterpretq_s16_u8(edge_vector()); hb = vreinterpretq_s16_u8(edge_vector());
+        wa = vreinterpretq_s32_u8(edge_vector()); wb = vreinterpretq_s32_u8(edge_vector());
+        ba = vreinterpretq_s8_u8(edge_vector()); bb = vreinterpretq_s8_u8(edge_vector());
+        ua = vreinterpretq_u8_s8(ba); ub = vreinterpretq_u8_s8(bb);
+        FOLD(0, vqrdmlahq_s16(ha, hb, vreinterpretq_s16_s8(ba)));
+        FOLD(1, vqrdmlshq_s32(wa, wb, vreinterpretq_s32_s8(ba)));
+        FOLD(2, vqrdmlahq_laneq_s32(wa, wb, vreinterpretq_s32_s8(bb), 3));
+        FOLD(3, vqrdmulhq_s16(ha, hb));
+        FOLD(4, vqdmulhq_s32(wa, wb));
+        FOLD(5, vqdmlal_s16(wa, vget_low_s16(ha), vget_high_s16(hb)));
+        FOLD(6, vqdmlsl_high_s32(vreinterpretq_s64_s16(ha), wa, wb));
+        FOLD(7, vqdmull_laneq_s16(vget_high_s16(ha), hb, 5));
+        FOLD(8, vqaddq_s8(ba, bb));
+        FOLD(9, vqaddq_u16(vreinterpretq_u16_s16(ha), vreinterpretq_u16_s16(hb)));
+        FOLD(10, vqsubq_s32(wa, wb));
+        FOLD(11, vqsubq_u64(vreinterpretq_u64_s32(wa), vreinterpretq_u64_s32(wb)));
+        FOLD(12, vqshlq_s16(ha, vreinterpretq_s16_s8(vshrq_n_s8(bb, 3))));
+        FOLD(13, vqrshlq_u32(vreinterpretq_u32_s32(wa), vreinterpretq_s32_s8(vshrq_n_s8(bb, 2))));
+        FOLD(14, vqrshlq_s64(vreinterpretq_s64_s16(ha), vreinterpretq_s64_s8(vshrq_n_s8(bb, 1))));
+        FOLD(15, vqshluq_n_s8(ba, 3));
+        FOLD(16, vcombine_s8(vqrshrn_n_s16(ha, 3), vqrshrn_n_s16(hb, 8)));
+        FOLD(17, vcombine_u16(vqshrn_n_u32(vreinterpretq_u32_s32(wa), 7), vqshrn_n_u32(vreinterpretq_u32_s32(wb), 16)));
+        FOLD(18, vqrshrun_high_n_s64(vqrshrun_n_s64(vreinterpretq_s64_s32(wa), 31), vreinterpretq_s64_s32(wb), 1));
+        FOLD(19, vqmovn_high_s16(vqmovn_s16(ha), hb));
+        FOLD(20, vqmovun_high_s32(vqmovun_s32(wa), wb));
+        FOLD(21, vuqaddq_s8(ba, ub));
+        FOLD(22, vsqaddq_u32(vreinterpretq_u32_s32(wa), wb));
+        FOLD(23, vqnegq_s16(ha));
+    }
+    for (int i = 0; i < OPS; i++)
+        printf("random %-14s %016lx qc set %u times\n", names[i], sums[i], saturations[i]);
+}
+
 int main(void)
 {
     static const int16_t h1[8] = { INT16_MIN, INT16_MAX, -1, 1, 0x4000, -0x4000, 0x1234, 0 };
@@ -205,6 +296,7 @@ int main(void)
     failures += rh != sh2 || rl != sl2;
     printf("gf128 %016lx%016lx %s\n", rh, rl, rh == sh2 && rl == sl2 ? "ok" : "MISMATCH");
 
+    random_operands();
     printf("simdint: %d failures\n", failures);
     return failures;
 }
