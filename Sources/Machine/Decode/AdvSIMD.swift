@@ -83,8 +83,9 @@ enum SIMDFlags {
     static let scalar: UInt8 = 64
 }
 
+/// An `.simd` op (also used by Decode/Crypto.swift).
 @inline(__always) func simd(_ op: SIMDOp, d: UInt32, n: UInt32, m: UInt32 = 0, s: Int, f: UInt8,
-                                    imm: UInt64 = 0, imm2: UInt64 = 0) -> Op {
+                            imm: UInt64 = 0, imm2: UInt64 = 0) -> Op {
     Op(.simd, d: Int(d), n: Int(n), m: Int(m), a: Int(op.rawValue), s: s, f: f, imm: imm, imm2: imm2)
 }
 
