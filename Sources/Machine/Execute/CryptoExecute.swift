@@ -167,8 +167,9 @@ private struct Words {
     return part1 ? x.vector : y.vector
 }
 
-/// The result of a cryptographic operation from V[d], V[n], V[m] (read before any is written).
-@inline(__always) func cryptoResult(_ kind: SIMDOp, d: V128, n: V128, m: V128) -> V128 {
+/// The result of a cryptographic operation from V[d], V[n], V[m] (read before any is written). Kept out of line
+/// so that the AES and SHA code does not swell `executeLanewise`, which every other lane-wise operation runs through.
+@inline(never) func cryptoResult(_ kind: SIMDOp, d: V128, n: V128, m: V128) -> V128 {
     switch kind {
     case .aese, .aesd:
         return aesRound(V128(lo: d.lo ^ n.lo, hi: d.hi ^ n.hi), inverse: kind == .aesd)
