@@ -12,7 +12,7 @@ let guestPrograms = [
     "arith", "int128", "bits", "crc32", "sort", "recursion", "format", "sha256", "interp",
     "matmul", "sieve", "bignum", "hashtable", "strings", "simd", "loadstore", "svc",
     "undef", "dabort", "brk", "align", "fptrap", "timer", "atomics", "selfmod", "el0", "sysregs",
-    "uart", "exitcode", "psci", "semihost", "mmu", "mmu-granules",
+    "uart", "exitcode", "psci", "semihost", "mmu", "mmu-granules", "crypto", "simdint",
 ]
 
 /// The gcc optimisation levels each program is built at: -O0 is naive code, -O2 is scheduled,

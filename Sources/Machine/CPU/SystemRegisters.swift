@@ -133,8 +133,9 @@ enum IDRegisters {
     static let aa64dfr1: UInt64 = 0
     static let aa64afr0: UInt64 = 0
     static let aa64afr1: UInt64 = 0
-    /// ID_AA64ISAR0_EL1: CRC32 (bits 19:16 = 1) and LSE atomics (bits 23:20 = 2).
-    static let aa64isar0: UInt64 = 0x0000_0000_0021_0000
+    /// ID_AA64ISAR0_EL1 as QEMU's cortex-a76: AES with PMULL (7:4 = 2), SHA1 (11:8 = 1), SHA2 (15:12 = 1),
+    /// CRC32 (19:16 = 1), LSE atomics (23:20 = 2), RDM (31:28 = 1), DotProd (47:44 = 1).
+    static let aa64isar0: UInt64 = 0x0000_1000_1021_1120
     /// ID_AA64ISAR1_EL1: LRCPC (bits 23:20 = 1): LDAPR.
     static let aa64isar1: UInt64 = 0x0000_0000_0010_0000
     /// ID_AA64MMFR0_EL1: PARange 40 bits (3:0 = 2), 16-bit ASIDs (7:4 = 2), 16 KiB granules (23:20 = 1) and

@@ -54,8 +54,17 @@ enum SIMDOp: UInt8 {
     case zip1, zip2, uzp1, uzp2, trn1, trn2
     case ext           // imm = byte position
     case tbl, tbx      // n = first table register, imm = number of table registers
+    // Armv8.1 RDM, Armv8.2 DotProd, the 64-bit PMULL and the integer estimates (Execute/AdvSIMDIntegerExecute.swift)
+    case sqrdmlah, sqrdmlsh // same size, vector or scalar, by element with SIMDFlags.byElement
+    case dot           // SDOT (signed) or UDOT: s = 2; each 32-bit lane += four byte products
+    case pmull64       // PMULL/PMULL2 .1Q: s = 3, q = the upper halves
+    case urecpe, ursqrte // s = 2
+    // The cryptographic extension (Decode/Crypto.swift, Execute/CryptoExecute.swift): d, n, m as the instruction
+    case aese, aesd, aesmc, aesimc
+    case sha1c, sha1p, sha1m, sha1h, sha1su0, sha1su1
+    case sha256h, sha256h2, sha256su0, sha256su1
 
-    static let last = SIMDOp.tbx
+    static let last = SIMDOp.sha256su1
 }
 
 /// `Op.f` bits for `.simd` ops (a set of their own, not `OpFlags`).
@@ -74,8 +83,9 @@ enum SIMDFlags {
     static let scalar: UInt8 = 64
 }
 
-@inline(__always) private func simd(_ op: SIMDOp, d: UInt32, n: UInt32, m: UInt32 = 0, s: Int, f: UInt8,
-                                    imm: UInt64 = 0, imm2: UInt64 = 0) -> Op {
+/// An `.simd` op (also used by Decode/Crypto.swift).
+@inline(__always) func simd(_ op: SIMDOp, d: UInt32, n: UInt32, m: UInt32 = 0, s: Int, f: UInt8,
+                            imm: UInt64 = 0, imm2: UInt64 = 0) -> Op {
     Op(.simd, d: Int(d), n: Int(n), m: Int(m), a: Int(op.rawValue), s: s, f: f, imm: imm, imm2: imm2)
 }
 
@@ -201,6 +211,13 @@ enum AdvSIMD {
         },
         A64Encoding("SIMD_scalar_3different", "01u11110zz1mmmmmoooo00nnnnnddddd") { f, _ in
             threeDifferent(f, scalar: true)
+        },
+        // Advanced SIMD three same (extra): RDM and DotProd
+        A64Encoding("SIMD_3same_extra", "0Qu01110zz0mmmmm1oooo1nnnnnddddd") { f, _ in
+            threeSameExtra(f, scalar: false)
+        },
+        A64Encoding("SIMD_scalar_3same_extra", "01u11110zz0mmmmm1oooo1nnnnnddddd") { f, _ in
+            threeSameExtra(f, scalar: true)
         },
         // Advanced SIMD three same
         A64Encoding("SIMD_3same", "0Qu01110zz1mmmmmooooo1nnnnnddddd") { f, _ in
@@ -346,9 +363,30 @@ enum AdvSIMD {
         return scalar ? nil : vectorOnly
     }
 
+    /// SQRDMLAH, SQRDMLSH (FEAT_RDM; 16- and 32-bit lanes, vector or scalar) and SDOT, UDOT (FEAT_DotProd;
+    /// vector, 32-bit accumulators). The other opcodes are FCMLA and FCADD (Armv8.3), which a Cortex-A76 lacks.
+    private static func threeSameExtra(_ f: Fields, scalar: Bool) -> Op? {
+        let size = Int(f.z)
+        let q = !scalar && f.Q == 1
+        let base: UInt8 = (q ? SIMDFlags.q : 0) | (scalar ? SIMDFlags.scalar : 0)
+        switch (f.u, f.o) {
+        case (1, 0b0000), (1, 0b0001):
+            if size != 1 && size != 2 { return nil }
+            return simd(f.o == 0 ? .sqrdmlah : .sqrdmlsh, d: f.d, n: f.n, m: f.m, s: size, f: base)
+        case (_, 0b0010):
+            if scalar || size != 2 { return nil }
+            return simd(.dot, d: f.d, n: f.n, m: f.m, s: 2, f: base | (f.u == 0 ? SIMDFlags.signed : 0))
+        default:
+            return nil
+        }
+    }
+
     private static func threeDifferent(_ f: Fields, scalar: Bool) -> Op? {
         let u = f.u == 1
         let size = Int(f.z)
+        if !scalar && !u && size == 3 && f.o == 0b1110 {
+            return simd(.pmull64, d: f.d, n: f.n, m: f.m, s: 3, f: f.Q == 1 ? SIMDFlags.q : 0)
+        }
         if size == 3 { return nil }
         let q = !scalar && f.Q == 1
         let base: UInt8 = (q ? SIMDFlags.q : 0) | (scalar ? SIMDFlags.scalar : 0)
@@ -430,6 +468,7 @@ enum AdvSIMD {
             }
         case (false, 0b10010): return size == 3 ? nil : make(.xtn)
         case (true, 0b10011): return size == 3 ? nil : make(.shll, imm: UInt64(8 << size))
+        case (_, 0b11100): return size == 2 ? make(u ? .ursqrte : .urecpe) : nil
         default: return nil
         }
     }
@@ -500,6 +539,8 @@ enum AdvSIMD {
         case (false, 0b1011): return make(.sqdmull, SIMDFlags.signed)
         case (false, 0b1100): return make(.sqdmulh)
         case (false, 0b1101): return make(.sqdmulh, SIMDFlags.round)
+        case (true, 0b1101): return make(.sqrdmlah)
+        case (true, 0b1111): return make(.sqrdmlsh)
         default: break
         }
         if scalar { return nil }
@@ -510,6 +551,7 @@ enum AdvSIMD {
         case (_, 0b0010): return make(.mlal, sign)
         case (_, 0b0110): return make(.mlsl, sign)
         case (_, 0b1010): return make(.mull, sign)
+        case (_, 0b1110): return size == 2 ? make(.dot, sign) : nil
         default: return nil
         }
     }

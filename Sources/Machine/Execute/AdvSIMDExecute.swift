@@ -49,7 +49,7 @@ struct V128 {
 @inline(__always) func laneMask(_ s: Int) -> UInt64 { s >= 3 ? .max : (1 << UInt64(8 << s)) &- 1 }
 
 /// The lane value as a wide integer, sign- or zero-extended.
-@inline(__always) private func wide(_ v: UInt64, _ s: Int, _ signed: Bool) -> Int128 {
+@inline(__always) func wide(_ v: UInt64, _ s: Int, _ signed: Bool) -> Int128 {
     signed ? Int128(Int64(bitPattern: signExtend(v, 8 << s))) : Int128(v)
 }
 
@@ -59,7 +59,7 @@ struct V128 {
 }
 
 /// SignedSatQ/UnsignedSatQ: `v` clamped to lane size s; `saturated` is set when it had to be clamped.
-@inline(__always) private func saturate(_ v: Int128, _ s: Int, signed: Bool, _ saturated: inout Bool) -> UInt64 {
+@inline(__always) func saturate(_ v: Int128, _ s: Int, signed: Bool, _ saturated: inout Bool) -> UInt64 {
     let bits = 8 << s
     let low: Int128 = signed ? -(Int128(1) << (bits - 1)) : 0
     let high: Int128 = signed ? (Int128(1) << (bits - 1)) - 1 : (Int128(1) << bits) - 1
@@ -139,7 +139,7 @@ struct V128 {
 }
 
 /// Builds a vector from `count` lanes of size 2^s (the other lanes zero).
-@inline(__always) private func lanes(_ count: Int, _ s: Int, _ body: (Int) -> UInt64) -> V128 {
+@inline(__always) func lanes(_ count: Int, _ s: Int, _ body: (Int) -> UInt64) -> V128 {
     var r = V128.zero
     for i in 0..<count { r.setLane(i, s, body(i)) }
     return r
@@ -560,6 +560,13 @@ extension VCPU {
             let amount = UInt64(op.imm)
             r = lanes(halfCount, ws) { extend(a.lane(half + $0, s), s, signed) << amount }
 
+        // MARK: RDM, DotProd, PMULL .1Q, URECPE/URSQRTE (AdvSIMDIntegerExecute.swift); crypto (CryptoExecute.swift)
+        case .sqrdmlah, .sqrdmlsh, .dot, .pmull64, .urecpe, .ursqrte:
+            r = integerExtensionResult(op, kind, a, count: count, &saturated)
+        case .aese, .aesd, .aesmc, .aesimc, .sha1c, .sha1p, .sha1m, .sha1h, .sha1su0, .sha1su1,
+             .sha256h, .sha256h2, .sha256su0, .sha256su1:
+            r = cryptoResult(kind, d: readV(d), n: a, m: readV(op.m))
+
         // MARK: permutes, extract, table lookups
         case .zip1, .zip2:
             let b = readV(op.m)
@@ -599,7 +606,7 @@ extension VCPU {
     }
 
     /// Operand m: V[m], or for the by-element forms lane `imm2` of V[m] repeated across the vector.
-    @inline(__always) private func operandM(_ op: Op) -> V128 {
+    @inline(__always) func operandM(_ op: Op) -> V128 {
         let b = readV(op.m)
         if op.f & SIMDFlags.byElement == 0 { return b }
         let rep = replicateLane(b.lane(Int(op.imm2), Int(op.s)), Int(op.s))
