@@ -1,7 +1,7 @@
 // The system registers emud models, in one file: their encodings (`SysReg`), their storage and reset values
-// (`SystemRegisters`), what the identification registers say emud implements (`IDRegisters`), and per register,
-// in one `switch` each, who may access it at EL0 (`VCPU.el0Access`), what MRS reads (`readSystemRegister`) and
-// what MSR writes (`writeSystemRegister`). A register missing from a switch is undefined for that access.
+// (`SystemRegisters`), what the identification registers say emud implements (`IDRegisters`), and one row per
+// register (`SystemRegisterTable`): who may access it at EL0, what MRS reads, what MSR does, its reset value.
+// An encoding with no row, or a direction a row leaves out, is undefined.
 
 /// The EL0/EL1 system registers that emud models. Each field's initial value is its reset value (`CPUState.reset`
 /// builds a fresh one, keeping `identity`). Values that only hold configuration are plain fields;
@@ -158,152 +158,197 @@ enum IDRegisters {
     static let oslsr: UInt64 = 0x8
 }
 
-extension VCPU {
-    // MARK: EL0 policy, MRS, MSR
+// MARK: the table
 
-    enum EL0Access { case allowed, trap, undefined }
+/// Who may access a system register at EL0.
+enum EL0Rule {
+    /// Undefined at EL0.
+    case never
+    /// As at EL1.
+    case always
+    /// Reads as at EL1; writes undefined.
+    case readOnly
+    /// Both directions allowed while any bit of `mask` is set in SCTLR_EL1 (or CNTKCTL_EL1), else trapped
+    /// (EC 0x18); `readOnly`: writes undefined.
+    case sctlr(mask: UInt64, readOnly: Bool)
+    case cntkctl(mask: UInt64, readOnly: Bool)
+}
 
-    /// Whether EL0 may access a system register, per the EL0 enables in SCTLR_EL1 and CNTKCTL_EL1.
-    func el0Access(_ key: UInt32, read: Bool) -> EL0Access {
-        let sctlr = state.sys.sctlr, cntkctl = state.sys.cntkctl
-        switch key {
-        case SysReg.nzcv, SysReg.fpcr, SysReg.fpsr, SysReg.tpidrEL0, SysReg.dczid: return .allowed
-        case SysReg.tpidrroEL0: return read ? .allowed : .undefined
-        case SysReg.daif: return sctlr & (1 << 9) != 0 ? .allowed : .trap
-        case SysReg.ctr: return !read ? .undefined : (sctlr & (1 << 15) != 0 ? .allowed : .trap)
-        case SysReg.cntfrq: return !read ? .undefined : (cntkctl & 3 != 0 ? .allowed : .trap)
-        case SysReg.cntvct: return !read ? .undefined : (cntkctl & 2 != 0 ? .allowed : .trap)
-        case SysReg.cntpct: return !read ? .undefined : (cntkctl & 1 != 0 ? .allowed : .trap)
-        case SysReg.cntvCtl, SysReg.cntvCval, SysReg.cntvTval: return cntkctl & (1 << 8) != 0 ? .allowed : .trap
-        case SysReg.cntpCtl, SysReg.cntpCval, SysReg.cntpTval: return cntkctl & (1 << 9) != 0 ? .allowed : .trap
-        default: return .undefined
-        }
+enum EL0Access { case allowed, trap, undefined }
+
+/// One system register: its encoding and name, who may access it at EL0, what MRS reads and MSR does (nil: that
+/// direction is undefined; a read answering nil or a write answering false is undefined in the current state),
+/// and its reset value where it holds one (`SystemRegisters`' field defaults are those values; a test checks
+/// that each reads back as listed).
+struct SystemRegisterRow {
+    let key: UInt32
+    let name: String
+    let el0: EL0Rule
+    let read: ((VCPU) -> UInt64?)?
+    let write: ((VCPU, UInt64) -> Bool)?
+    let reset: UInt64?
+
+    init(_ key: UInt32, _ name: String, el0: EL0Rule = .never, reset: UInt64? = nil,
+         read: ((VCPU) -> UInt64?)?, write: ((VCPU, UInt64) -> Bool)? = nil) {
+        self.key = key; self.name = name; self.el0 = el0; self.read = read; self.write = write; self.reset = reset
     }
 
-    /// MRS. nil means the access is undefined at the current EL.
-    func readSystemRegister(_ key: UInt32) -> UInt64? {
-        let s = state.sys
-        let el0 = state.currentEL == 0
-        switch key {
-        case SysReg.nzcv: return UInt64(state.nzcv)
-        case SysReg.daif: return UInt64(state.daif)
-        case SysReg.fpcr: return UInt64(state.fpcr)
-        case SysReg.fpsr: return UInt64(state.fpsr)
-        case SysReg.tpidrEL0: return s.tpidrEL0
-        case SysReg.tpidrroEL0: return s.tpidrroEL0
-        case SysReg.ctr: return IDRegisters.ctr
-        case SysReg.dczid: return IDRegisters.dczid
-        case SysReg.cntfrq: return Self.counterFrequency
-        case SysReg.cntvct: return counter &- s.cntvoff
-        case SysReg.cntpct: return counter
-        case SysReg.cntvCtl: return timerControl(s.cntvCtl, fired: counter &- s.cntvoff >= s.cntvCval)
-        case SysReg.cntvCval: return s.cntvCval
-        case SysReg.cntvTval: return (s.cntvCval &- (counter &- s.cntvoff)) & 0xffff_ffff
-        case SysReg.cntpCtl: return timerControl(s.cntpCtl, fired: counter >= s.cntpCval)
-        case SysReg.cntpCval: return s.cntpCval
-        case SysReg.cntpTval: return (s.cntpCval &- counter) & 0xffff_ffff
-        default: break
-        }
-        if el0 { return nil }
-        switch key {
-        case SysReg.midr: return s.identity.midr
-        case SysReg.mpidr: return s.identity.mpidr
-        case SysReg.revidr: return IDRegisters.revidr
-        case SysReg.idAA64PFR0: return IDRegisters.aa64pfr0
-        case SysReg.idAA64PFR1: return IDRegisters.aa64pfr1
-        case SysReg.idAA64DFR0: return IDRegisters.aa64dfr0
-        case SysReg.idAA64DFR1: return IDRegisters.aa64dfr1
-        case SysReg.idAA64AFR0: return IDRegisters.aa64afr0
-        case SysReg.idAA64AFR1: return IDRegisters.aa64afr1
-        case SysReg.idAA64ISAR0: return IDRegisters.aa64isar0
-        case SysReg.idAA64ISAR1: return IDRegisters.aa64isar1
-        case SysReg.idAA64MMFR0: return IDRegisters.aa64mmfr0
-        case SysReg.idAA64MMFR1: return IDRegisters.aa64mmfr1
-        case SysReg.idAA64MMFR2: return IDRegisters.aa64mmfr2
-        case SysReg.clidr: return IDRegisters.clidr
-        case SysReg.sctlr: return s.sctlr
-        case SysReg.cpacr: return s.cpacr
-        case SysReg.ttbr0: return s.ttbr0
-        case SysReg.ttbr1: return s.ttbr1
-        case SysReg.tcr: return s.tcr
-        case SysReg.mair: return s.mair
-        case SysReg.amair: return s.amair
-        case SysReg.spsr: return s.spsr
-        case SysReg.elr: return s.elr
-        case SysReg.spEL0: return state.spSel == 0 ? nil : state.bankedSP(el: 0)
-        case SysReg.spSel: return UInt64(state.spSel)
-        case SysReg.pan: return UInt64(state.panUAO & (1 << 22))
-        case SysReg.uao: return UInt64(state.panUAO & (1 << 23))
-        case SysReg.currentEL: return UInt64(state.currentEL) << 2
-        case SysReg.esr: return s.esr
-        case SysReg.far: return s.far
-        case SysReg.afsr0: return s.afsr0
-        case SysReg.afsr1: return s.afsr1
-        case SysReg.par: return s.par
-        case SysReg.vbar: return s.vbar
-        case SysReg.isr: return irqLine.load(ordering: .relaxed) ? 0x80 : 0
-        case SysReg.contextidr: return s.contextidr
-        case SysReg.tpidrEL1: return s.tpidrEL1
-        case SysReg.cntkctl: return s.cntkctl
-        case SysReg.mdscr: return s.mdscr
-        case SysReg.oslsr: return IDRegisters.oslsr
-        default: return nil
+    func el0Access(_ sys: SystemRegisters, read isRead: Bool) -> EL0Access {
+        switch el0 {
+        case .never: return .undefined
+        case .always: return .allowed
+        case .readOnly: return isRead ? .allowed : .undefined
+        case .sctlr(let mask, let readOnly):
+            if readOnly && !isRead { return .undefined }
+            return sys.sctlr & mask != 0 ? .allowed : .trap
+        case .cntkctl(let mask, let readOnly):
+            if readOnly && !isRead { return .undefined }
+            return sys.cntkctl & mask != 0 ? .allowed : .trap
         }
     }
+}
 
-    /// MSR. false means the access is undefined at the current EL.
-    func writeSystemRegister(_ key: UInt32, _ value: UInt64) -> Bool {
-        let el0 = state.currentEL == 0
-        switch key {
-        case SysReg.daif: state.daif = UInt32(truncatingIfNeeded: value) & 0x3c0; return true
-        case SysReg.fpcr: state.fpcr = UInt32(truncatingIfNeeded: value); return true
-        case SysReg.fpsr: state.fpsr = UInt32(truncatingIfNeeded: value); return true
-        case SysReg.tpidrEL0: state.sys.tpidrEL0 = value; return true
-        case SysReg.cntvCtl: state.sys.cntvCtl = value & 3; pollTimers(); return true
-        case SysReg.cntvCval: state.sys.cntvCval = value; pollTimers(); return true
-        case SysReg.cntvTval:
-            state.sys.cntvCval = (counter &- state.sys.cntvoff) &+ signExtend(value & 0xffff_ffff, 32)
-            pollTimers(); return true
-        case SysReg.cntpCtl: state.sys.cntpCtl = value & 3; pollTimers(); return true
-        case SysReg.cntpCval: state.sys.cntpCval = value; pollTimers(); return true
-        case SysReg.cntpTval:
-            state.sys.cntpCval = counter &+ signExtend(value & 0xffff_ffff, 32)
-            pollTimers(); return true
-        default: break
-        }
-        if el0 { return false }
-        switch key {
-        // The translation registers: the MSR ends its block, and the TLB (with the MMU on, translated code too)
-        // is emptied before the next one (the MMU switching on or off is seen by `updateModeBits`).
-        case SysReg.sctlr: state.sys.sctlr = value; translationChanged()
-        case SysReg.cpacr: state.sys.cpacr = value & 0x0030_0000
-        case SysReg.ttbr0: state.sys.ttbr0 = value; translationChanged()
-        case SysReg.ttbr1: state.sys.ttbr1 = value; translationChanged()
-        case SysReg.tcr: state.sys.tcr = value; translationChanged()
-        case SysReg.mair: state.sys.mair = value; translationChanged()
-        case SysReg.amair: state.sys.amair = value
-        case SysReg.spsr: state.sys.spsr = value & 0xf0c0_03cf
-        case SysReg.elr: state.sys.elr = value
-        case SysReg.spEL0:
-            if state.spSel == 0 { return false }
-            state.setBankedSP(el: 0, value)
-        case SysReg.spSel: state.setMode(el: state.currentEL, spSel: UInt32(value & 1))
-        case SysReg.pan: state.panUAO = (state.panUAO & ~(1 << 22)) | (UInt32(truncatingIfNeeded: value) & (1 << 22))
-        case SysReg.uao: state.panUAO = (state.panUAO & ~(1 << 23)) | (UInt32(truncatingIfNeeded: value) & (1 << 23))
-        case SysReg.esr: state.sys.esr = value & 0xffff_ffff
-        case SysReg.far: state.sys.far = value
-        case SysReg.afsr0: state.sys.afsr0 = value
-        case SysReg.afsr1: state.sys.afsr1 = value
-        case SysReg.par: state.sys.par = value
-        case SysReg.vbar: state.sys.vbar = value & ~0x7ff
-        case SysReg.contextidr: state.sys.contextidr = value & 0xffff_ffff
-        case SysReg.tpidrEL1: state.sys.tpidrEL1 = value
-        case SysReg.tpidrroEL0: state.sys.tpidrroEL0 = value
-        case SysReg.cntkctl: state.sys.cntkctl = value
-        case SysReg.mdscr: state.sys.mdscr = value
-        case SysReg.oslar, SysReg.osdlr: break
-        default: return false
-        }
-        return true
-    }
+/// Every system register emud models, one row each. MRS and MSR are decoded with the row's index
+/// (`index(of:)`), so executing one is an array access and a call; an encoding with no row is undefined.
+/// At most 255 rows: `Op.a` (a byte) holds the index, 255 meaning none.
+enum SystemRegisterTable {
+    static let rows: [SystemRegisterRow] = [
+        // Identification (read-only at EL1; what they say is in `IDRegisters`).
+        SystemRegisterRow(SysReg.midr, "MIDR_EL1", read: { $0.state.sys.identity.midr }),
+        SystemRegisterRow(SysReg.mpidr, "MPIDR_EL1", read: { $0.state.sys.identity.mpidr }),
+        SystemRegisterRow(SysReg.revidr, "REVIDR_EL1", read: { _ in IDRegisters.revidr }),
+        SystemRegisterRow(SysReg.idAA64PFR0, "ID_AA64PFR0_EL1", read: { _ in IDRegisters.aa64pfr0 }),
+        SystemRegisterRow(SysReg.idAA64PFR1, "ID_AA64PFR1_EL1", read: { _ in IDRegisters.aa64pfr1 }),
+        SystemRegisterRow(SysReg.idAA64DFR0, "ID_AA64DFR0_EL1", read: { _ in IDRegisters.aa64dfr0 }),
+        SystemRegisterRow(SysReg.idAA64DFR1, "ID_AA64DFR1_EL1", read: { _ in IDRegisters.aa64dfr1 }),
+        SystemRegisterRow(SysReg.idAA64AFR0, "ID_AA64AFR0_EL1", read: { _ in IDRegisters.aa64afr0 }),
+        SystemRegisterRow(SysReg.idAA64AFR1, "ID_AA64AFR1_EL1", read: { _ in IDRegisters.aa64afr1 }),
+        SystemRegisterRow(SysReg.idAA64ISAR0, "ID_AA64ISAR0_EL1", read: { _ in IDRegisters.aa64isar0 }),
+        SystemRegisterRow(SysReg.idAA64ISAR1, "ID_AA64ISAR1_EL1", read: { _ in IDRegisters.aa64isar1 }),
+        SystemRegisterRow(SysReg.idAA64MMFR0, "ID_AA64MMFR0_EL1", read: { _ in IDRegisters.aa64mmfr0 }),
+        SystemRegisterRow(SysReg.idAA64MMFR1, "ID_AA64MMFR1_EL1", read: { _ in IDRegisters.aa64mmfr1 }),
+        SystemRegisterRow(SysReg.idAA64MMFR2, "ID_AA64MMFR2_EL1", read: { _ in IDRegisters.aa64mmfr2 }),
+        SystemRegisterRow(SysReg.clidr, "CLIDR_EL1", read: { _ in IDRegisters.clidr }),
+        SystemRegisterRow(SysReg.ctr, "CTR_EL0", el0: .sctlr(mask: 1 << 15, readOnly: true), read: { _ in IDRegisters.ctr }),  // UCT
+        SystemRegisterRow(SysReg.dczid, "DCZID_EL0", el0: .readOnly, read: { _ in IDRegisters.dczid }),
+        SystemRegisterRow(SysReg.oslsr, "OSLSR_EL1", read: { _ in IDRegisters.oslsr }),
+
+        // PSTATE fields, FP control.
+        SystemRegisterRow(SysReg.nzcv, "NZCV", el0: .always, reset: 0, read: { UInt64($0.state.nzcv) },
+                          write: { $0.state.nzcv = UInt32(truncatingIfNeeded: $1) & 0xf000_0000; return true }),
+        SystemRegisterRow(SysReg.daif, "DAIF", el0: .sctlr(mask: 1 << 9, readOnly: false), reset: 0x3c0,  // UMA
+                          read: { UInt64($0.state.daif) },
+                          write: { $0.state.daif = UInt32(truncatingIfNeeded: $1) & 0x3c0; return true }),
+        SystemRegisterRow(SysReg.fpcr, "FPCR", el0: .always, reset: 0, read: { UInt64($0.state.fpcr) },
+                          write: { $0.state.fpcr = UInt32(truncatingIfNeeded: $1); return true }),
+        SystemRegisterRow(SysReg.fpsr, "FPSR", el0: .always, reset: 0, read: { UInt64($0.state.fpsr) },
+                          write: { $0.state.fpsr = UInt32(truncatingIfNeeded: $1); return true }),
+        SystemRegisterRow(SysReg.currentEL, "CurrentEL", read: { UInt64($0.state.currentEL) << 2 }),
+        SystemRegisterRow(SysReg.spSel, "SPSel", reset: 1, read: { UInt64($0.state.spSel) },
+                          write: { $0.state.setMode(el: $0.state.currentEL, spSel: UInt32($1 & 1)); return true }),
+        SystemRegisterRow(SysReg.pan, "PAN", reset: 0, read: { UInt64($0.state.panUAO & (1 << 22)) },
+                          write: { $0.state.panUAO = ($0.state.panUAO & ~(1 << 22)) | (UInt32(truncatingIfNeeded: $1) & (1 << 22)); return true }),
+        SystemRegisterRow(SysReg.uao, "UAO", reset: 0, read: { UInt64($0.state.panUAO & (1 << 23)) },
+                          write: { $0.state.panUAO = ($0.state.panUAO & ~(1 << 23)) | (UInt32(truncatingIfNeeded: $1) & (1 << 23)); return true }),
+        SystemRegisterRow(SysReg.spEL0, "SP_EL0", reset: 0,
+                          read: { $0.state.spSel == 0 ? nil : $0.state.bankedSP(el: 0) },
+                          write: { cpu, v in
+                              if cpu.state.spSel == 0 { return false }
+                              cpu.state.setBankedSP(el: 0, v); return true
+                          }),
+
+        // Translation (a write ends the block and empties the TLB; see SystemExecute.swift).
+        SystemRegisterRow(SysReg.sctlr, "SCTLR_EL1", reset: 0x30C5_0838, read: { $0.state.sys.sctlr },
+                          write: { $0.state.sys.sctlr = $1; $0.translationChanged(); return true }),
+        SystemRegisterRow(SysReg.ttbr0, "TTBR0_EL1", reset: 0, read: { $0.state.sys.ttbr0 },
+                          write: { $0.state.sys.ttbr0 = $1; $0.translationChanged(); return true }),
+        SystemRegisterRow(SysReg.ttbr1, "TTBR1_EL1", reset: 0, read: { $0.state.sys.ttbr1 },
+                          write: { $0.state.sys.ttbr1 = $1; $0.translationChanged(); return true }),
+        SystemRegisterRow(SysReg.tcr, "TCR_EL1", reset: 0, read: { $0.state.sys.tcr },
+                          write: { $0.state.sys.tcr = $1; $0.translationChanged(); return true }),
+        SystemRegisterRow(SysReg.mair, "MAIR_EL1", reset: 0, read: { $0.state.sys.mair },
+                          write: { $0.state.sys.mair = $1; $0.translationChanged(); return true }),
+        SystemRegisterRow(SysReg.amair, "AMAIR_EL1", reset: 0, read: { $0.state.sys.amair },
+                          write: { $0.state.sys.amair = $1; return true }),
+        SystemRegisterRow(SysReg.par, "PAR_EL1", reset: 0, read: { $0.state.sys.par },
+                          write: { $0.state.sys.par = $1; return true }),
+        SystemRegisterRow(SysReg.contextidr, "CONTEXTIDR_EL1", reset: 0, read: { $0.state.sys.contextidr },
+                          write: { $0.state.sys.contextidr = $1 & 0xffff_ffff; return true }),
+
+        // Exceptions.
+        SystemRegisterRow(SysReg.cpacr, "CPACR_EL1", reset: 0, read: { $0.state.sys.cpacr },
+                          write: { $0.state.sys.cpacr = $1 & 0x0030_0000; return true }),
+        SystemRegisterRow(SysReg.vbar, "VBAR_EL1", reset: 0, read: { $0.state.sys.vbar },
+                          write: { $0.state.sys.vbar = $1 & ~0x7ff; return true }),
+        SystemRegisterRow(SysReg.spsr, "SPSR_EL1", reset: 0, read: { $0.state.sys.spsr },
+                          write: { $0.state.sys.spsr = $1 & 0xf0c0_03cf; return true }),
+        SystemRegisterRow(SysReg.elr, "ELR_EL1", reset: 0, read: { $0.state.sys.elr },
+                          write: { $0.state.sys.elr = $1; return true }),
+        SystemRegisterRow(SysReg.esr, "ESR_EL1", reset: 0, read: { $0.state.sys.esr },
+                          write: { $0.state.sys.esr = $1 & 0xffff_ffff; return true }),
+        SystemRegisterRow(SysReg.far, "FAR_EL1", reset: 0, read: { $0.state.sys.far },
+                          write: { $0.state.sys.far = $1; return true }),
+        SystemRegisterRow(SysReg.afsr0, "AFSR0_EL1", reset: 0, read: { $0.state.sys.afsr0 },
+                          write: { $0.state.sys.afsr0 = $1; return true }),
+        SystemRegisterRow(SysReg.afsr1, "AFSR1_EL1", reset: 0, read: { $0.state.sys.afsr1 },
+                          write: { $0.state.sys.afsr1 = $1; return true }),
+        SystemRegisterRow(SysReg.isr, "ISR_EL1", read: { $0.irqLine.load(ordering: .relaxed) ? 0x80 : 0 }),
+
+        // Thread IDs.
+        SystemRegisterRow(SysReg.tpidrEL0, "TPIDR_EL0", el0: .always, reset: 0, read: { $0.state.sys.tpidrEL0 },
+                          write: { $0.state.sys.tpidrEL0 = $1; return true }),
+        SystemRegisterRow(SysReg.tpidrroEL0, "TPIDRRO_EL0", el0: .readOnly, reset: 0, read: { $0.state.sys.tpidrroEL0 },
+                          write: { $0.state.sys.tpidrroEL0 = $1; return true }),
+        SystemRegisterRow(SysReg.tpidrEL1, "TPIDR_EL1", reset: 0, read: { $0.state.sys.tpidrEL1 },
+                          write: { $0.state.sys.tpidrEL1 = $1; return true }),
+
+        // The generic timer (GenericTimer.swift); CNTKCTL_EL1 sets what EL0 may do.
+        SystemRegisterRow(SysReg.cntkctl, "CNTKCTL_EL1", reset: 0, read: { $0.state.sys.cntkctl },
+                          write: { $0.state.sys.cntkctl = $1; return true }),
+        SystemRegisterRow(SysReg.cntfrq, "CNTFRQ_EL0", el0: .cntkctl(mask: 3, readOnly: true), read: { _ in VCPU.counterFrequency }),
+        SystemRegisterRow(SysReg.cntvct, "CNTVCT_EL0", el0: .cntkctl(mask: 2, readOnly: true),
+                          read: { $0.counter &- $0.state.sys.cntvoff }),
+        SystemRegisterRow(SysReg.cntpct, "CNTPCT_EL0", el0: .cntkctl(mask: 1, readOnly: true), read: { $0.counter }),
+        SystemRegisterRow(SysReg.cntvCtl, "CNTV_CTL_EL0", el0: .cntkctl(mask: 1 << 8, readOnly: false), reset: 0,
+                          read: { $0.timerControl($0.state.sys.cntvCtl, fired: $0.counter &- $0.state.sys.cntvoff >= $0.state.sys.cntvCval) },
+                          write: { $0.state.sys.cntvCtl = $1 & 3; $0.pollTimers(); return true }),
+        SystemRegisterRow(SysReg.cntvCval, "CNTV_CVAL_EL0", el0: .cntkctl(mask: 1 << 8, readOnly: false), reset: 0,
+                          read: { $0.state.sys.cntvCval },
+                          write: { $0.state.sys.cntvCval = $1; $0.pollTimers(); return true }),
+        SystemRegisterRow(SysReg.cntvTval, "CNTV_TVAL_EL0", el0: .cntkctl(mask: 1 << 8, readOnly: false),
+                          read: { ($0.state.sys.cntvCval &- ($0.counter &- $0.state.sys.cntvoff)) & 0xffff_ffff },
+                          write: { cpu, v in
+                              cpu.state.sys.cntvCval = (cpu.counter &- cpu.state.sys.cntvoff) &+ signExtend(v & 0xffff_ffff, 32)
+                              cpu.pollTimers(); return true
+                          }),
+        SystemRegisterRow(SysReg.cntpCtl, "CNTP_CTL_EL0", el0: .cntkctl(mask: 1 << 9, readOnly: false), reset: 0,
+                          read: { $0.timerControl($0.state.sys.cntpCtl, fired: $0.counter >= $0.state.sys.cntpCval) },
+                          write: { $0.state.sys.cntpCtl = $1 & 3; $0.pollTimers(); return true }),
+        SystemRegisterRow(SysReg.cntpCval, "CNTP_CVAL_EL0", el0: .cntkctl(mask: 1 << 9, readOnly: false), reset: 0,
+                          read: { $0.state.sys.cntpCval },
+                          write: { $0.state.sys.cntpCval = $1; $0.pollTimers(); return true }),
+        SystemRegisterRow(SysReg.cntpTval, "CNTP_TVAL_EL0", el0: .cntkctl(mask: 1 << 9, readOnly: false),
+                          read: { ($0.state.sys.cntpCval &- $0.counter) & 0xffff_ffff },
+                          write: { cpu, v in
+                              cpu.state.sys.cntpCval = cpu.counter &+ signExtend(v & 0xffff_ffff, 32)
+                              cpu.pollTimers(); return true
+                          }),
+
+        // Debug: the OS lock and monitor debug control (no debug events are modelled).
+        SystemRegisterRow(SysReg.mdscr, "MDSCR_EL1", reset: 0, read: { $0.state.sys.mdscr },
+                          write: { $0.state.sys.mdscr = $1; return true }),
+        SystemRegisterRow(SysReg.oslar, "OSLAR_EL1", read: nil, write: { _, _ in true }),
+        SystemRegisterRow(SysReg.osdlr, "OSDLR_EL1", read: nil, write: { _, _ in true }),
+    ]
+
+    private static let indexByKey: [UInt32: Int] = {
+        var map: [UInt32: Int] = [:]
+        for (i, row) in rows.enumerated() { map[row.key] = i }
+        return map
+    }()
+
+    /// The row of an MRS/MSR encoding, or `none` (undefined); the decoder stores it in the op's `a`.
+    static func index(of key: UInt32) -> Int { indexByKey[key] ?? none }
+    /// No row.
+    static let none = 255
 }

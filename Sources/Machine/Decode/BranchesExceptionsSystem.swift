@@ -60,12 +60,12 @@ enum BranchesExceptionsSystem {
         A64Encoding("MSR_reg", "110101010001kkkkkkkkkkkkkkkttttt", fuzz: false) { f, _ in
             let key = 0x8000 | f.k
             if key == SysReg.nzcv { return Op(.msrNZCV, n: rz(f.t)) }
-            return Op(.msr, n: rz(f.t), imm: UInt64(key))
+            return Op(.msr, n: rz(f.t), a: SystemRegisterTable.index(of: key), imm: UInt64(key))
         },
         A64Encoding("MRS", "110101010011kkkkkkkkkkkkkkkttttt", fuzz: false) { f, _ in
             let key = 0x8000 | f.k
             if key == SysReg.nzcv { return Op(.mrsNZCV, d: wz(f.t)) }
-            return Op(.mrs, d: wz(f.t), imm: UInt64(key))
+            return Op(.mrs, d: wz(f.t), a: SystemRegisterTable.index(of: key), imm: UInt64(key))
         },
         A64Encoding("BR", "1101011000011111000000nnnnn00000", fuzz: false) { f, _ in Op(.br, n: rz(f.n)) },
         A64Encoding("BLR", "1101011000111111000000nnnnn00000", fuzz: false) { f, c in Op(.blr, n: rz(f.n), imm2: c.pc &+ 4) },

@@ -10,18 +10,22 @@ extension VCPU {
         let key = UInt32(truncatingIfNeeded: op.imm)
         let isRead = op.code == .mrs
         if (key == SysReg.fpcr || key == SysReg.fpsr) && modeBits & 1 == 0 { return .exception(.fpAccess) }
+        let undefined = BlockExit.undefined(group: EncodingGroup.branchExceptionSystem.rawValue)
+        // `op.a`: the register's row in SystemRegisterTable (the decoder looked it up), or `none`.
+        guard Int(op.a) < SystemRegisterTable.rows.count else { return undefined }
+        let row = SystemRegisterTable.rows[Int(op.a)]
         if state.currentEL == 0 {
-            switch el0Access(key, read: isRead) {
+            switch row.el0Access(state.sys, read: isRead) {
             case .allowed: break
-            case .undefined: return .undefined(group: EncodingGroup.branchExceptionSystem.rawValue)
+            case .undefined: return undefined
             case .trap: return .exception(.systemAccessTrap(key: key, rt: isRead ? UInt32(op.d) : UInt32(op.n), read: isRead))
             }
         }
         if isRead {
-            guard let v = readSystemRegister(key) else { return .undefined(group: EncodingGroup.branchExceptionSystem.rawValue) }
+            guard let read = row.read, let v = read(self) else { return undefined }
             x[Int(op.d)] = v
         } else {
-            if !writeSystemRegister(key, x[Int(op.n)]) { return .undefined(group: EncodingGroup.branchExceptionSystem.rawValue) }
+            guard let write = row.write, write(self, x[Int(op.n)]) else { return undefined }
             if stopReason != nil { return .next }
             updateModeBits()
             irqCheckNeeded = true

@@ -90,8 +90,8 @@ public enum OpCode: UInt16 {
     case undefined          // a = encoding group; imm = instruction word
     case fpTrap             // FP/AdvSIMD instruction while CPACR_EL1 traps it
     case eret
-    case mrs                // d = destination, imm = SysReg key
-    case msr                // n = source, imm = SysReg key
+    case mrs                // d = destination, a = row in SystemRegisterTable (255: none), imm = SysReg key
+    case msr                // n = source, a = row in SystemRegisterTable (255: none), imm = SysReg key
     case msrImm             // s = field (0 SPSel, 1 DAIFSet, 2 DAIFClr, 3 PAN, 4 UAO), imm = value (CRm)
     case msrNZCV            // fast path of MSR NZCV; n = source
     case mrsNZCV            // d = destination
