@@ -338,7 +338,7 @@ struct ScratchDirectory: Sendable {
 func daemonEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
     var environment = ProcessInfo.processInfo.environment
     for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
-                "JOURNAL_STREAM", "EMUD_TEST_HOOKS", "EMUD_CONTROL"] {
+                "JOURNAL_STREAM", "EMUD_TEST_HOOKS", "EMUD_CONTROL", "INVOCATION_ID", "EMUD_CGROUP_ROOT"] {
         environment[key] = nil
     }
     environment.merge(extra) { $1 }

@@ -77,7 +77,8 @@ struct DaemonCommand: AsyncParsableCommand {
                                  trustedDirectories: trusted),
             stopTimeout: stopTimeout ?? file.stopTimeout,
             configPath: config,
-            initialMachines: file.machines)
+            initialMachines: file.machines,
+            logTarget: target)
         let service = DaemonService(settings: settings)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
@@ -105,6 +106,7 @@ struct DaemonSettings: Sendable {
     var stopTimeout: TimeInterval
     var configPath: String?
     var initialMachines: [MachineSpec]
+    var logTarget: LogTarget
 }
 
 /// The daemon as a swift-service-lifecycle service: starts listening, creates the configured machines, tells
@@ -115,6 +117,9 @@ final class DaemonService: Service, @unchecked Sendable {
     let logger = Logger(label: "emud")
     var startFailure: String?
     private let controlLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    /// The workers' connections and the console sockets: apart from the control loop, so that a flood of console
+    /// output cannot delay the control socket.
+    private let workerLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private let quitSignal = AsyncStream<Void>.makeStream()
 
     init(settings: DaemonSettings) {
@@ -128,7 +133,8 @@ final class DaemonService: Service, @unchecked Sendable {
         // The daemon and the server refer to each other: commands need the daemon, the daemon publishes events
         // on the server's bus.
         let continuation = quitSignal.continuation
-        let daemon = Daemon(policy: settings.policy, guestMemoryLimit: settings.guestMemoryLimit, quit: { continuation.yield() })
+        let daemon = Supervisor(policy: settings.policy, logTarget: settings.logTarget, guestMemoryLimit: settings.guestMemoryLimit,
+                                eventLoopGroup: workerLoopGroup, quit: { continuation.yield() })
         let server = ControlServer(commands: daemon.commands(testHooks: testHooks, controlLoop: controlLoop),
                                    configuration: .init(version: version),
                                    eventLoopGroup: controlLoopGroup,
@@ -136,6 +142,7 @@ final class DaemonService: Service, @unchecked Sendable {
         let eventBus = server.events
         daemon.eventBus = eventBus
         daemon.statusChanged = { Systemd.notify("STATUS=\(daemon.statusLine)") }
+        daemon.cgroups = WorkerCgroups.setUp(logger: logger)
 
         // Sockets: adopt what systemd passed (socket activation), bind the rest.
         let passed = Systemd.listenFileDescriptors()
@@ -157,8 +164,10 @@ final class DaemonService: Service, @unchecked Sendable {
             }
         } catch {
             startFailure = "\(error)"
+            await daemon.stopAll()
             await server.shutdown()
             try? await controlLoopGroup.shutdownGracefully()
+            try? await workerLoopGroup.shutdownGracefully()
             return
         }
 
@@ -198,19 +207,18 @@ final class DaemonService: Service, @unchecked Sendable {
             exit(1)
         }
         // Machines first, so connected clients still receive each plugin's final report (PLUGIN_UNLOADED).
-        for managed in daemon.allMachines {
-            _ = await daemon.stopAndRelease(managed)
-        }
+        await daemon.stopAll()
         try? await Task.sleep(nanoseconds: 50_000_000)  // let the last events reach clients
         await server.shutdown()
         _ = stopped.claim()
         try? await controlLoopGroup.shutdownGracefully()
+        try? await workerLoopGroup.shutdownGracefully()
         logger.info("stopped")
     }
 
     /// Pings systemd's watchdog at half its interval, but only while a health check passes: the control event
     /// loop runs a submitted task promptly, and every running machine still has all its vCPU threads.
-    private func watchdog(daemon: Daemon, controlLoop: any EventLoop) async {
+    private func watchdog(daemon: Supervisor, controlLoop: any EventLoop) async {
         guard let interval = Systemd.watchdogInterval else {
             // Without a watchdog, just wait to be cancelled.
             while !Task.isCancelled { try? await Task.sleep(nanoseconds: 1_000_000_000) }
@@ -228,19 +236,19 @@ final class DaemonService: Service, @unchecked Sendable {
         }
     }
 
-    private func healthCheck(daemon: Daemon, controlLoop: any EventLoop, timeout: TimeInterval) async -> Bool {
+    private func healthCheck(daemon: Supervisor, controlLoop: any EventLoop, timeout: TimeInterval) async -> Bool {
         let loopAnswered: Bool = await withCheckedContinuation { continuation in
             let once = OnceFlag()
             controlLoop.execute { if once.claim() { continuation.resume(returning: true) } }
             DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { if once.claim() { continuation.resume(returning: false) } }
         }
-        guard loopAnswered else { return false }
-        return daemon.allMachines.allSatisfy { $0.machine.vcpuThreadsHealthy }
+        // A machine's vCPU threads are its worker's business: a worker that fails dies alone and is reported.
+        return loopAnswered
     }
 
     /// SIGHUP: reload the configuration; machines it names that do not exist yet are created. A bad file is
     /// rejected and the running configuration kept.
-    private func reloads(daemon: Daemon, signals: UnixSignalsSequence) async {
+    private func reloads(daemon: Supervisor, signals: UnixSignalsSequence) async {
         for await _ in signals {
             Systemd.notify("RELOADING=1\nSTATUS=reloading configuration")
             if let path = settings.configPath {
