@@ -191,4 +191,68 @@ struct WorkerTests {
         #expect(read("machine-g/cgroup.procs") == String(workerPid))
         _ = try await other.returnValue("machine-destroy", ["machine": "g"])
     }
+
+    @Test("kill -9 of the daemon: a new daemon re-adopts its machines, which run on and answer gdb")
+    func machinesOutliveTheDaemon() async throws {
+        let environment = try GuestTestEnvironment.require()
+        let directory = try ScratchDirectory("readopt")
+        defer { directory.remove() }
+        let socket = directory.file("control.sock")
+        let elf = environment.guests.appendingPathComponent("demo-forever.elf").path
+        var workers: [Int32] = []
+        defer { for worker in workers { kill(worker, SIGKILL) } }
+        let first = try DaemonProcess.emud(environment, control: socket)
+        let client = try await first.connect(socket)
+        for i in 0..<3 {
+            let reply = try await client.returnValue("machine-create", ["id": "m\(i)", "image": elf, "gdb": "unix:" + directory.file("gdb\(i).sock"),
+                                                                       "console": ["log": directory.file("m\(i).log")]])
+            workers.append(Int32(try #require(reply["worker_pid"].int)))
+        }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        let before = try await client.returnValue("query-machines").array ?? []
+        client.close()
+        first.signal(SIGKILL)
+        _ = await first.waitForExit(timeout: 10)
+        try await Task.sleep(nanoseconds: 300_000_000)
+        for worker in workers { #expect(WorkerProbe.isRunning(worker), "worker \(worker) died with its daemon") }
+
+        let second = try DaemonProcess.emud(environment, control: socket)
+        defer { second.stop() }
+        let again = try await second.connect(socket)
+        defer { again.close() }
+        // Re-adoption runs once the control socket is bound (so that a second daemon cannot take a live one's
+        // workers), before the daemon reports itself ready.
+        #expect(await second.waitForLog(containing: "ready"), "\(second.log)")
+        let after = try await again.returnValue("query-machines").array ?? []
+        #expect(after.map { $0["id"].string ?? "" } == ["m0", "m1", "m2"], "\(after)")
+        for (i, machine) in after.enumerated() where i < before.count {
+            #expect(machine["worker_pid"].int == Int(workers[i]), "\(machine)")
+            #expect(machine["state"].string == "running", "\(machine)")
+            let earlier = before[i]["instructions"].int ?? .max
+            #expect((machine["instructions"].int ?? 0) > earlier, "instructions went from \(earlier) to \(machine["instructions"])")
+            #expect((machine["uptime"].double ?? 0) > (before[i]["uptime"].double ?? .infinity), "\(machine)")
+        }
+        #expect(second.log.contains("re-adopted machine m1"), "\(second.log)")
+        // The gdb endpoints never went away: the workers serve them.
+        for i in 0..<3 {
+            let gdb = await RawRSPClient(path: directory.file("gdb\(i).sock"), timeout: 5)
+            let stop = gdb?.request("?")
+            #expect(stop?.hasPrefix("T") == true || stop?.hasPrefix("S") == true, "gdb on m\(i) answered \(String(describing: stop))")
+        }
+        for i in 0..<3 { _ = try await again.returnValue("machine-destroy", ["machine": "m\(i)"]) }
+        for _ in 0..<50 where workers.contains(where: { WorkerProbe.isRunning($0) }) {
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        #expect(!workers.contains { WorkerProbe.isRunning($0) }, "workers still running after machine-destroy")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.file("control.machines")).isEmpty)
+    }
+}
+
+enum WorkerProbe {
+    /// Whether `pid` exists and is not a zombie.
+    static func isRunning(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+    }
 }

@@ -56,14 +56,17 @@ public final class ControlClient: Sendable {
 
     /// Connects to a unix socket, reads the greeting and, if `negotiate`, leaves negotiation mode.
     /// - Throws: ``ControlClientError``, or ``ControlError`` if negotiation is refused.
+    /// `onEvent`: as for ``connect(connectedSocket:negotiate:greetingTimeout:eventLoopGroup:onEvent:)``.
     public static func connect(
         unixSocketPath path: String,
         negotiate: Bool = true,
         greetingTimeout: TimeAmount = .seconds(10),
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        onEvent: (@Sendable (ControlEvent) -> Void)? = nil
     ) async throws -> ControlClient {
         try await connect(
-            endpoint: "unix:\(path)", negotiate: negotiate, greetingTimeout: greetingTimeout, group: eventLoopGroup
+            endpoint: "unix:\(path)", negotiate: negotiate, greetingTimeout: greetingTimeout, group: eventLoopGroup,
+            onEvent: onEvent
         ) { $0.connect(unixDomainSocketPath: path) }
     }
 

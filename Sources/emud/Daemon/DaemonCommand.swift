@@ -41,6 +41,9 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(name: .customLong("stop-timeout"), help: "Seconds a graceful stop may take before emud exits anyway.")
     var stopTimeout: Double?
 
+    @Option(name: .customLong("machines-dir"), help: "Where workers keep their sockets, so that a restarted daemon re-adopts their machines (default: the control socket's path with '.machines' for '.sock').")
+    var machinesDirectory: String?
+
     func run() async throws {
         var file = DaemonConfiguration()
         if let config {
@@ -69,7 +72,7 @@ struct DaemonCommand: AsyncParsableCommand {
             memoryLimit = bytes
         }
         let trusted = !pluginDirectories.isEmpty ? pluginDirectories : (file.pluginDirectories ?? DaemonConfiguration.defaultPluginDirectories)
-        let settings = DaemonSettings(
+        var settings = DaemonSettings(
             controlPath: control ?? file.control ?? "/run/emud/emud.sock",
             controlGroup: controlGroup ?? file.controlGroup,
             guestMemoryLimit: memoryLimit,
@@ -79,6 +82,9 @@ struct DaemonCommand: AsyncParsableCommand {
             configPath: config,
             initialMachines: file.machines,
             logTarget: target)
+        // Beside the control socket, named after it (/run/emud/emud.sock: /run/emud/emud.machines): only the daemon
+        // holding that socket re-adopts these workers, never another daemon sharing the directory.
+        settings.runtimeDirectory = machinesDirectory ?? (settings.controlPath as NSString).deletingPathExtension + ".machines"
         let service = DaemonService(settings: settings)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
@@ -107,6 +113,8 @@ struct DaemonSettings: Sendable {
     var configPath: String?
     var initialMachines: [MachineSpec]
     var logTarget: LogTarget
+    /// Workers' sockets, for re-adoption by the next daemon.
+    var runtimeDirectory: String?
 }
 
 /// The daemon as a swift-service-lifecycle service: starts listening, creates the configured machines, tells
@@ -143,6 +151,7 @@ final class DaemonService: Service, @unchecked Sendable {
         daemon.eventBus = eventBus
         daemon.statusChanged = { Systemd.notify("STATUS=\(daemon.statusLine)") }
         daemon.cgroups = WorkerCgroups.setUp(logger: logger)
+        daemon.runtimeDirectory = settings.runtimeDirectory
 
         // Sockets: adopt what systemd passed (socket activation), bind the rest.
         let passed = Systemd.listenFileDescriptors()
@@ -159,7 +168,13 @@ final class DaemonService: Service, @unchecked Sendable {
                 if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
                 try await server.listen(on: ControlEndpoint.unixSocket(path: settings.controlPath, group: group))
             }
-            for spec in settings.initialMachines {
+            if let directory = settings.runtimeDirectory {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            }
+            await daemon.adoptWorkers()
+            let adopted = Set(daemon.allMachines.map { $0.id })
+            for spec in settings.initialMachines where !adopted.contains(spec.id) {
                 _ = try await daemon.createMachine(spec)
             }
         } catch {
@@ -203,7 +218,8 @@ final class DaemonService: Service, @unchecked Sendable {
         Thread.detachNewThread {
             Thread.sleep(forTimeInterval: timeout)
             guard stopped.claim() else { return }
-            logger.error("graceful stop took longer than \(timeout) s; exiting anyway")
+            logger.error("graceful stop took longer than \(timeout) s; killing the machines' workers and exiting anyway")
+            daemon.killAllWorkers()
             exit(1)
         }
         // Machines first, so connected clients still receive each plugin's final report (PLUGIN_UNLOADED).

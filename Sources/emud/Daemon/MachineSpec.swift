@@ -108,6 +108,21 @@ struct MachineSpec: Equatable {
         return object
     }
 
+    /// The whole description, as machine-create takes it: what a worker keeps for a daemon that re-adopts it.
+    var fullDescription: [String: JSONValue] {
+        var object = workerDescription
+        switch console {
+        case .ring: object["console"] = .string("ring")
+        case .stdout: object["console"] = .string("stdout")
+        case .file(let path): object["console"] = .object(["log": .string(path)])
+        case .unixSocket(let path): object["console"] = .object(["socket": .string(path)])
+        }
+        object["on_crash"] = .string(onCrash.rawValue)
+        if let memoryLimit { object["memory_limit"] = .int(Int(truncatingIfNeeded: memoryLimit)) }
+        if let cpuWeight { object["cpu_weight"] = .int(cpuWeight) }
+        return object
+    }
+
     static func validID(_ id: String) -> Bool {
         !id.isEmpty && id.count <= 64 && id.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }
     }

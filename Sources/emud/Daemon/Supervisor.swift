@@ -87,6 +87,16 @@ final class Supervisor: @unchecked Sendable {
     let eventLoopGroup: any EventLoopGroup
     /// Cgroups for workers, when systemd delegated the daemon its cgroup.
     var cgroups: WorkerCgroups?
+    /// Where each worker listens (`<id>.sock`), so that a daemon started after this one died re-adopts it.
+    var runtimeDirectory: String?
+    /// Set by `quit keep_machines=true`: stopping leaves the workers running for the next daemon.
+    var keepMachinesOnStop: Bool {
+        get { lock.withLock { keepMachines } }
+        set { lock.withLock { keepMachines = newValue } }
+    }
+    private var keepMachines = false
+    /// The machines a stop is stopping (no longer in the table), for ``killAllWorkers()``.
+    private var stopping: [WorkerMachine] = []
 
     private let lock = NSLock()
     private var machines: [String: WorkerMachine] = [:]
@@ -186,6 +196,7 @@ final class Supervisor: @unchecked Sendable {
         if policy.allowIncompatibleLicenses { arguments.append("--allow-incompatible-plugins") }
         let inherited: Int32? = lock.withLock { inheritedGDBSockets.removeValue(forKey: spec.id) }
         if inherited != nil { arguments += ["--gdb-fd", String(WorkerCommand.gdbDescriptor)] }
+        if let socket = workerSocket(spec.id) { arguments += ["--socket", socket] }
         let spawned: (WorkerProcess, commands: Int32, queries: Int32)
         do { spawned = try WorkerProcess.spawn(arguments: arguments, gdbSocket: inherited) } catch {
             if let inherited { close(inherited) }
@@ -227,7 +238,6 @@ final class Supervisor: @unchecked Sendable {
         }
         let managed = WorkerMachine(spec: spec, console: console, process: process, commands: commands, queries: queries,
                                     restarts: restarts)
-        relay.target = (self, managed)
         console.input = { [weak managed] bytes in
             _ = try? await managed?.commands.execute("console-input", arguments: ["machine": .string(id),
                                                                                  "data": .string(Data(bytes).base64EncodedString())])
@@ -243,7 +253,11 @@ final class Supervisor: @unchecked Sendable {
             if let problem = error as? ControlError { throw problem }
             throw ControlError.generic("machine '\(id)': its worker process ended while creating the machine; see the log")
         }
+        // For a daemon that re-adopts the worker: the parts of the description only the daemon uses.
+        _ = try? await commands.execute("x-worker-remember", arguments: ["description": .object(spec.fullDescription)])
         lock.withLock { machines[id] = managed }
+        // Only now, with the machine in the table: a client that sees MACHINE_CREATED finds it in query-machines.
+        relay.activate(self, managed)
         created = true
         memoryHeld = false
         consoleOpen = false
@@ -277,6 +291,7 @@ final class Supervisor: @unchecked Sendable {
             report["reason"] = .string("\(ending) after reaching its memory_limit")
         }
         guard m.recordCrash(report) else { return }
+        removeWorkerSocket(m.id)
         await m.queries.close()
         releaseGuestMemory(m.takeGuestMemory())
         logger.error("machine \(m.id): worker \(m.process.pid) \(ending); \(ending.coreNote)",
@@ -309,6 +324,92 @@ final class Supervisor: @unchecked Sendable {
                 publish("MACHINE_DESTROYED", data: ["id": .string(m.id), "error": .string("\(error)")])
             }
         }
+    }
+
+    func workerSocket(_ id: String) -> String? {
+        runtimeDirectory.map { ($0 as NSString).appendingPathComponent("\(id).sock") }
+    }
+
+    /// Removes a dead worker's socket file (a live worker removes its own).
+    private func removeWorkerSocket(_ id: String) {
+        guard let path = workerSocket(id) else { return }
+        var info = stat()
+        if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
+    }
+
+    /// Finds the workers an earlier daemon left running (it died, or quit with `keep_machines`) by their sockets in
+    /// the runtime directory, and takes them over: their machines run on, with their plugins, gdb endpoints,
+    /// uptime and instruction counts; the console ring starts empty. A socket nobody answers on is removed.
+    func adoptWorkers() async {
+        guard let directory = runtimeDirectory,
+              let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names.sorted() where name.hasSuffix(".sock") {
+            let id = String(name.dropLast(5))
+            guard MachineSpec.validID(id), let path = workerSocket(id) else { continue }
+            do {
+                try await adopt(id: id, path: path)
+            } catch {
+                logger.warning("machine \(id): cannot re-adopt the worker at \(path): \(error)", metadata: ["MACHINE_ID": .string(id)])
+                removeWorkerSocket(id)
+            }
+        }
+    }
+
+    private func adopt(id: String, path: String) async throws {
+        let relay = EventRelay()
+        let queries = try await ControlClient.connect(unixSocketPath: path, greetingTimeout: .seconds(2),
+                                                      eventLoopGroup: eventLoopGroup, onEvent: { _ in })
+        let info: JSONValue
+        let spec: MachineSpec
+        do {
+            info = try await queries.execute("x-worker-info")
+            guard let description = info["description"]?.objectValue else {
+                throw DaemonError.generic("the worker does not know its machine's description")
+            }
+            spec = try MachineSpec(decoding: description, context: "re-adopted machine \(id)")
+            guard spec.id == id, let pid = info["pid"]?.intValue, let pid32 = Int32(exactly: pid), pid32 > 1 else {
+                throw DaemonError.generic("the worker describes another machine")
+            }
+        } catch {
+            await queries.close()
+            throw error
+        }
+        guard reserve(id) else {
+            await queries.close()
+            throw DaemonError.generic("a machine '\(id)' exists already")
+        }
+        let pid = pid_t(info["pid"]?.intValue ?? 0)
+        let commands: ControlClient
+        do {
+            commands = try await ControlClient.connect(unixSocketPath: path, greetingTimeout: .seconds(2),
+                                                       eventLoopGroup: eventLoopGroup, onEvent: { relay.handle($0) })
+        } catch {
+            await queries.close()
+            release(id)
+            throw error
+        }
+        // Its RAM is in use whatever the budget says: counted, and a warning if it goes over.
+        if (try? reserveGuestMemory(spec.memory, for: id)) == nil {
+            lock.withLock { guestMemoryInUse += spec.memory }
+            logger.warning("re-adopted machine \(id) takes guest RAM beyond max_guest_memory", metadata: ["MACHINE_ID": .string(id)])
+        }
+        let console = ConsoleSinks(target: spec.console)
+        do { try await console.open(eventLoopGroup: eventLoopGroup) } catch {
+            logger.warning("machine \(id): console \(spec.console) not reopened: \(error)", metadata: ["MACHINE_ID": .string(id)])
+        }
+        let managed = WorkerMachine(spec: spec, console: console, process: .adopting(pid: pid), commands: commands,
+                                    queries: queries, restarts: 0)
+        console.input = { [weak managed] bytes in
+            _ = try? await managed?.commands.execute("console-input", arguments: ["machine": .string(id),
+                                                                                 "data": .string(Data(bytes).base64EncodedString())])
+        }
+        lock.withLock { machines[id] = managed }
+        relay.activate(self, managed)
+        _ = await describe(managed)
+        Task { await self.watch(managed) }
+        logger.info("re-adopted machine \(id) (worker \(pid))", metadata: ["MACHINE_ID": .string(id)])
+        publish("MACHINE_ADOPTED", data: ["id": .string(id), "worker_pid": .int(Int(pid))])
+        statusChanged()
     }
 
     /// Removes a machine: its worker unloads the plugins (their final reports come back as events), stops the
@@ -378,16 +479,39 @@ final class Supervisor: @unchecked Sendable {
         }
     }
 
-    /// Stops every machine in order (daemon shutdown): plugins' final reports reach clients as events first.
-    func stopAll() async {
-        for m in allMachines {
-            release(m.id)
+    /// Kills every worker at once: the daemon's stop took too long, and it must not leave machines behind.
+    func killAllWorkers() {
+        guard !keepMachinesOnStop else { return }
+        for m in allMachines + lock.withLock({ stopping }) {
             m.markLeaving()
-            if m.crashReport == nil {
-                _ = await answer(from: m, "machine-destroy", ["machine": .string(m.id)], within: Self.destroyAnswerSeconds)
-            }
-            await stopWorker(m)
+            m.process.kill()
+            removeWorkerSocket(m.id)
         }
+    }
+
+    /// Stops every machine, all at once (daemon shutdown): plugins' final reports reach clients as events first.
+    func stopAll() async {
+        let all = allMachines
+        lock.withLock { stopping = all }
+        await withTaskGroup(of: Void.self) { group in
+            for m in all { group.addTask { await self.stop(m) } }
+        }
+    }
+
+    private func stop(_ m: WorkerMachine) async {
+        release(m.id)
+        m.markLeaving()
+        if keepMachinesOnStop && m.crashReport == nil {
+            await m.commands.close()
+            await m.queries.close()
+            await m.console.close()
+            logger.info("machine \(m.id) left running in worker \(m.process.pid) for the next daemon", metadata: ["MACHINE_ID": .string(m.id)])
+            return
+        }
+        if m.crashReport == nil {
+            _ = await answer(from: m, "machine-destroy", ["machine": .string(m.id)], within: Self.destroyAnswerSeconds)
+        }
+        await stopWorker(m)
     }
 
     // MARK: talking to workers
@@ -469,33 +593,47 @@ final class Supervisor: @unchecked Sendable {
 /// machine only.
 final class EventRelay: @unchecked Sendable {
     private let lock = NSLock()
-    private var _target: (Supervisor, WorkerMachine)?
-    /// Events that arrive before the machine exists (plugin loads during creation) wait here, at most this many.
+    private var target: (Supervisor, WorkerMachine)?
+    /// Events that arrive before the machine is in the daemon's table (plugin loads and MACHINE_CREATED during
+    /// creation) wait here, at most this many; they go out in order once it is.
     private var early: [ControlEvent] = []
-    static let maximumEarlyEvents = 1024
+    private var earlyDropped = 0
+    static let maximumEarlyEvents = 4096
     static let stateEvents: Set<String> = ["MACHINE_EXIT", "MACHINE_STOP", "MACHINE_RESUME", "PLUGIN_LOADED", "PLUGIN_UNLOADED"]
 
-    var target: (Supervisor, WorkerMachine)? {
-        get { lock.withLock { _target } }
-        set {
-            let waiting = lock.withLock { () -> [ControlEvent] in
-                _target = newValue
+    /// Delivers the events held so far, then every event as it comes. Events arriving meanwhile keep their order.
+    func activate(_ supervisor: Supervisor, _ machine: WorkerMachine) {
+        while true {
+            let (batch, dropped) = lock.withLock { () -> ([ControlEvent], Int) in
+                if early.isEmpty {
+                    target = (supervisor, machine)
+                    return ([], earlyDropped)
+                }
                 defer { early = [] }
-                return early
+                return (early, 0)
             }
-            for event in waiting { handle(event) }
+            for event in batch { deliver(event, supervisor, machine) }
+            if batch.isEmpty {
+                if dropped > 0 {
+                    supervisor.logger.warning("machine \(machine.id): \(dropped) events from its worker were dropped during creation",
+                                              metadata: ["MACHINE_ID": .string(machine.id)])
+                }
+                return
+            }
         }
     }
 
     func handle(_ event: ControlEvent) {
-        let target = lock.withLock { () -> (Supervisor, WorkerMachine)? in
-            if _target == nil {
-                if early.count < Self.maximumEarlyEvents { early.append(event) }
-                return nil
-            }
-            return _target
+        let current = lock.withLock { () -> (Supervisor, WorkerMachine)? in
+            if let target { return target }
+            if early.count < Self.maximumEarlyEvents { early.append(event) } else { earlyDropped += 1 }
+            return nil
         }
-        guard let (supervisor, machine) = target else { return }
+        guard let (supervisor, machine) = current else { return }
+        deliver(event, supervisor, machine)
+    }
+
+    private func deliver(_ event: ControlEvent, _ supervisor: Supervisor, _ machine: WorkerMachine) {
         for key in ["id", "machine"] {
             if let named = event.data[key]?.stringValue, named != machine.id {
                 supervisor.logger.warning("worker of machine \(machine.id) sent \(event.name) about machine '\(named.prefix(80))'; dropped",

@@ -100,7 +100,13 @@ extension Supervisor {
             return .array(plugins)
         }
 
-        r.register("quit") { _, _ in
+        // keep_machines: the daemon exits and leaves its workers running, for the next daemon to re-adopt
+        // (an upgrade); without it, quit stops every machine as SIGTERM does.
+        r.register("quit", parameters: ["keep_machines"]) { args, _ in
+            if try args.optionalBool("keep_machines") == true {
+                guard self.runtimeDirectory != nil else { throw ControlError.generic("quit: keep_machines needs a machines directory") }
+                self.keepMachinesOnStop = true
+            }
             self.quit()
             return .object([:])
         }

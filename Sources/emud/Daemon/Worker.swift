@@ -28,6 +28,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("gdb-fd")) var gdbDescriptor: Int32?
     @Option(name: .customLong("address-space-limit")) var addressSpaceLimit: UInt64?
     @Option(name: .customLong("open-files-limit")) var openFilesLimit: UInt64?
+    /// Where a daemon started after this one's daemon died finds the worker (``Supervisor/adoptWorkers()``).
+    @Option(name: .customLong("socket")) var socketPath: String?
 
     static let commandDescriptor: Int32 = 3
     static let queryDescriptor: Int32 = 4
@@ -50,8 +52,23 @@ struct WorkerCommand: AsyncParsableCommand {
         var configuration = ControlServer.Configuration(version: ControlVersion(major: 0, minor: 1, micro: 0, package: "emud \(Emud.version) worker"))
         // The daemon reads this connection promptly; a guest printing in bursts must not cost it the machine.
         configuration.maximumPendingOutputBytes = 64 << 20
-        let server = ControlServer(commands: daemon.commands(), configuration: configuration,
-                                   eventLoopGroup: group)
+        var registry = daemon.commands()
+        let started = Date()
+        let kept = WorkerMemo()
+        // The daemon's own record of the machine (console, crash policy, cgroup limits), kept here for the
+        // daemon that re-adopts this worker if its daemon dies.
+        registry.register("x-worker-remember", parameters: ["description"]) { args, _ in
+            guard let description = args["description"], description.objectValue != nil else {
+                throw ControlError.generic("x-worker-remember: 'description' must be an object")
+            }
+            kept.description = description
+            return .object([:])
+        }
+        registry.register("x-worker-info") { _, _ in
+            .object(["pid": .int(Int(getpid())), "description": kept.description ?? .null,
+                     "started": .double(started.timeIntervalSince1970)])
+        }
+        let server = ControlServer(commands: registry, configuration: configuration, eventLoopGroup: group)
         daemon.eventBus = server.events
         let batcher = ConsoleBatcher(bus: server.events, eventLoop: loop)
         daemon.consoleSink = batcher
@@ -63,11 +80,44 @@ struct WorkerCommand: AsyncParsableCommand {
             logger.error("worker for machine \(machineID): \(error)", metadata: ["MACHINE_ID": .string(machineID)])
             throw ExitCode(1)
         }
+        var socketIdentity: ino_t?
+        if let socketPath {
+            do {
+                try await server.listen(on: .unixSocket(path: socketPath))
+                var info = stat()
+                if lstat(socketPath, &info) == 0 { socketIdentity = info.st_ino }
+            } catch {
+                logger.error("worker for machine \(machineID): \(error); a new daemon cannot re-adopt it",
+                             metadata: ["MACHINE_ID": .string(machineID)])
+            }
+        }
         try? await commands.get()
-        // The daemon has gone (or destroyed the machine and let us go): nothing may outlive it unreported.
+        // The daemon destroyed the machine and let us go, or the daemon died: then the machine goes on until a
+        // new daemon re-adopts it through the socket and destroys it. Once the socket is gone (removed, or
+        // replaced) nobody can, and the worker ends.
+        while let socketPath, let socketIdentity, !daemon.allMachines.isEmpty {
+            var info = stat()
+            guard lstat(socketPath, &info) == 0, info.st_ino == socketIdentity else {
+                logger.warning("machine \(machineID): its daemon is gone and so is \(socketPath); stopping it",
+                               metadata: ["MACHINE_ID": .string(machineID)])
+                break
+            }
+            try? await Task.sleep(nanoseconds: 200_000_000)
+        }
         for managed in daemon.allMachines { _ = await daemon.stopAndRelease(managed) }
         batcher.flush()
+        await server.shutdown()
         Glibc.exit(0)
+    }
+}
+
+/// What a worker keeps for the daemon. Thread-safe.
+final class WorkerMemo: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _description: JSONValue?
+    var description: JSONValue? {
+        get { lock.withLock { _description } }
+        set { lock.withLock { _description = newValue } }
     }
 }
 

@@ -6,10 +6,22 @@ import Foundation
 /// lingers. Thread-safe.
 final class WorkerProcess: @unchecked Sendable {
     let pid: pid_t
+    /// Started by an earlier daemon and re-adopted: not this process's child, so it cannot be waited for; its
+    /// end is seen by polling, and how it ended is unknown.
+    let adopted: Bool
     private let lock = NSLock()
     private var exitStatus: Int32?
 
-    private init(pid: pid_t) { self.pid = pid }
+    private init(pid: pid_t, adopted: Bool = false) {
+        self.pid = pid
+        self.adopted = adopted
+    }
+
+    /// A worker an earlier daemon started (``Supervisor/adoptWorkers()``).
+    static func adopting(pid: pid_t) -> WorkerProcess { WorkerProcess(pid: pid, adopted: true) }
+
+    /// The wait status reported for an adopted worker that has gone: nobody can know how it ended.
+    static let unknownStatus: Int32 = -1
 
     /// How a worker ended, from its wait status.
     struct Ending: Sendable, CustomStringConvertible {
@@ -17,7 +29,17 @@ final class WorkerProcess: @unchecked Sendable {
         var exitCode: Int32?
         var coreDumped: Bool
 
+        /// False for an adopted worker: not the daemon's child, its status cannot be known.
+        var known = true
+
         init(status: Int32) {
+            if status == WorkerProcess.unknownStatus {
+                known = false
+                signal = nil
+                exitCode = nil
+                coreDumped = false
+                return
+            }
             let low = status & 0x7f
             if low == 0 {
                 exitCode = (status >> 8) & 0xff
@@ -38,6 +60,7 @@ final class WorkerProcess: @unchecked Sendable {
         }
 
         var description: String {
+            if !known { return "ended (re-adopted from an earlier daemon, so not its child: how it ended is unknown)" }
             if let signal {
                 let text = strsignal(signal).map { String(cString: $0) } ?? "signal \(signal)"
                 return "killed by \(signalName ?? "signal \(signal)") (\(text))" + (coreDumped ? ", core dumped" : "")
@@ -105,10 +128,9 @@ final class WorkerProcess: @unchecked Sendable {
         return (WorkerProcess(pid: pid), commandPair[0], queryPair[0])
     }
 
-    /// This emud binary (a worker runs the same build as its daemon).
-    static var executablePath: String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    }
+    /// This emud binary: a worker runs the same build as its daemon, even after a package upgrade replaced the
+    /// file (the kernel still has the running one).
+    static let executablePath = "/proc/self/exe"
 
     /// Sends SIGKILL unless the worker has been reaped (its pid could belong to another process by then).
     func kill() {
@@ -132,9 +154,22 @@ final class WorkerProcess: @unchecked Sendable {
         }
     }
 
+    /// Whether `pid` exists and is not a zombie (an adopted worker's new parent may be slow to reap it).
+    static func isRunning(_ pid: pid_t) -> Bool {
+        guard Glibc.kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+    }
+
     private func poll() -> Int32? {
         lock.withLock {
             if let exitStatus { return exitStatus }
+            if adopted {
+                guard !Self.isRunning(pid) else { return nil }
+                exitStatus = Self.unknownStatus
+                return exitStatus
+            }
             var status: Int32 = 0
             let result = waitpid(pid, &status, WNOHANG)
             if result == pid {
