@@ -246,6 +246,71 @@ struct WorkerTests {
         #expect(!workers.contains { WorkerProbe.isRunning($0) }, "workers still running after machine-destroy")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.file("control.machines")).isEmpty)
     }
+
+    @Test("the sandbox refuses a plugin's attempt to open /etc/shadow, or any file beyond the image and the plugins")
+    func sandboxRefusesFiles() async throws {
+        let environment = try GuestTestEnvironment.require()
+        let plugins = try ScratchDirectory("sandbox-plugins")
+        defer { plugins.remove() }
+        // Queried after start-up, it opens each file its arguments name and says what happened.
+        let library = try await compileTestPlugin("peek", source: """
+            #include "emud-plugin.h"
+            #include <errno.h>
+            #include <fcntl.h>
+            #include <stdio.h>
+            #include <stdlib.h>
+            #include <string.h>
+            #include <unistd.h>
+            EMUD_PLUGIN_EXPORT const int emud_plugin_api_version = EMUD_PLUGIN_API_VERSION;
+            EMUD_PLUGIN_EXPORT const char emud_plugin_license[] = "GPL-2.0-or-later";
+            static char paths[2][512];
+            static char *query(emud_plugin_id_t id)
+            {
+                (void)id;
+                char *out = malloc(2048);
+                if (!out) return NULL;
+                size_t n = (size_t)snprintf(out, 2048, "{");
+                for (int i = 0; i < 2; i++) {
+                    int fd = open(paths[i], O_RDONLY);
+                    n += (size_t)snprintf(out + n, 2048 - n, "%s\\"%s\\": \\"%s\\"", i ? ", " : "", paths[i], fd >= 0 ? "opened" : strerror(errno));
+                    if (fd >= 0) close(fd);
+                }
+                snprintf(out + n, 2048 - n, "}");
+                return out;
+            }
+            EMUD_PLUGIN_EXPORT int emud_plugin_install(emud_plugin_id_t id, const struct emud_plugin_info *info, int argc, char **argv)
+            {
+                emud_plugin_init(info);
+                if (argc != 1 || strncmp(argv[0], "file=", 5) != 0) return -1;
+                snprintf(paths[0], sizeof paths[0], "/etc/shadow");
+                snprintf(paths[1], sizeof paths[1], "%s", argv[0] + 5);
+                emud_register_query_cb(id, query);
+                return 0;
+            }
+
+            """, into: plugins)
+        let directory = try ScratchDirectory("sandbox")
+        defer { directory.remove() }
+        let secret = directory.file("secret.txt")
+        try "the daemon's user may read this\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        let socket = directory.file("control.sock")
+        let daemon = try DaemonProcess.emud(environment, control: socket, ["--plugin-dir", plugins.path])
+        defer { daemon.stop() }
+        let client = try await daemon.connect(socket)
+        defer { client.close() }
+        let elf = environment.guests.appendingPathComponent("demo-forever.elf").path
+        let created = try await client.returnValue("machine-create", ["id": "s", "image": elf,
+                                                                      "plugins": [["path": library, "args": ["file=\(secret)"]]]])
+        let pid = try #require(created["worker_pid"].int)
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        #expect(status.contains("NoNewPrivs:\t1") && status.contains("Seccomp:\t2"), "\(status)")
+        let report = try await client.returnValue("plugin-query", ["machine": "s", "id": 1])["report"]
+        #expect(report[secret].string == "Permission denied", "\(report)")
+        #expect(report["/etc/shadow"].string == "Permission denied", "\(report)")
+        // The test itself may read the file: the refusal is the sandbox's, not the file's mode.
+        #expect(FileManager.default.isReadableFile(atPath: secret))
+        #expect(!daemon.hasExited)
+    }
 }
 
 enum WorkerProbe {

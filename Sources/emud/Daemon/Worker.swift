@@ -30,6 +30,11 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("open-files-limit")) var openFilesLimit: UInt64?
     /// Where a daemon started after this one's daemon died finds the worker (``Supervisor/adoptWorkers()``).
     @Option(name: .customLong("socket")) var socketPath: String?
+    /// The machine's image: the one file outside the system's libraries and the plugin directories it may read.
+    @Option(name: .customLong("image")) var image: String?
+    @Flag(name: .customLong("no-sandbox")) var noSandbox = false
+    /// Set by the worker itself when it re-executes inside its Landlock domain.
+    @Flag(name: .customLong("sandboxed")) var sandboxed = false
 
     static let commandDescriptor: Int32 = 3
     static let queryDescriptor: Int32 = 4
@@ -38,7 +43,17 @@ struct WorkerCommand: AsyncParsableCommand {
     func run() async throws {
         EmudLogHandler.bootstrap(LogTarget(rawValue: logTarget) ?? .stderr)
         let logger = Logger(label: "emud")
-        do { try WorkerLimits.apply(addressSpace: addressSpaceLimit, openFiles: openFilesLimit) } catch {
+        do {
+            try WorkerLimits.apply(addressSpace: addressSpaceLimit, openFiles: openFilesLimit)
+            if !noSandbox {
+                if !sandboxed {
+                    let why = try WorkerSandbox.confineFileSystemAndRestart(readable: pluginDirectories + (image.map { [$0] } ?? []))
+                    logger.warning("machine \(machineID): its worker runs without a file-system sandbox: \(why)",
+                                   metadata: ["MACHINE_ID": .string(machineID)])
+                }
+                try WorkerSandbox.denyDangerousSystemCalls()
+            }
+        } catch {
             logger.error("worker for machine \(machineID): \(error)", metadata: ["MACHINE_ID": .string(machineID)])
             throw ExitCode(1)
         }
