@@ -311,6 +311,17 @@ struct WorkerTests {
         #expect(FileManager.default.isReadableFile(atPath: secret))
         #expect(!daemon.hasExited)
     }
+
+    @Test("CI's share of the soak: create/load/unload/destroy cycles leave the daemon flat and no worker behind")
+    func shortSoak() async throws {
+        let environment = try GuestTestEnvironment.require()
+        let script = SamplePlugins.repositoryRoot.appendingPathComponent("Tests/Soak/soak.sh").path
+        let run = try await runProcess(URL(fileURLWithPath: "/usr/bin/env"),
+                                       ["SOAK_CYCLES=40", "SOAK_WARMUP=10", "SOAK_REPORT_EVERY=10", "EMUD_BIN=\(environment.emud.path)",
+                                        "/bin/bash", script], timeout: 300)
+        let output = String(decoding: run.standardOutput + run.standardError, as: UTF8.self)
+        #expect(run.status == 0 && output.contains("soak: passed"), "\(output)")
+    }
 }
 
 enum WorkerProbe {

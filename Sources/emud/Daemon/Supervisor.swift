@@ -370,6 +370,14 @@ final class Supervisor: @unchecked Sendable {
             guard spec.id == id, let pid = info["pid"]?.intValue, let pid32 = Int32(exactly: pid), pid32 > 1 else {
                 throw DaemonError.generic("the worker describes another machine")
             }
+            // The daemon may kill this pid later: it must be that machine's worker, not a process a compromised
+            // worker named.
+            let command = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid32)/cmdline"))) ?? Data()
+            let words = command.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard words.dropFirst().first == "worker", let flag = words.firstIndex(of: "--machine"),
+                  flag + 1 < words.count, words[flag + 1] == id else {
+                throw DaemonError.generic("process \(pid32) is not the worker of machine \(id)")
+            }
         } catch {
             await queries.close()
             throw error
