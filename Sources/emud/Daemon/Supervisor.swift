@@ -641,7 +641,15 @@ final class EventRelay: @unchecked Sendable {
         deliver(event, supervisor, machine)
     }
 
+    /// Events only the daemon may announce: a worker cannot report its own crash or a daemon's shutdown.
+    static let daemonEvents: Set<String> = ["MACHINE_CRASHED", "MACHINE_ADOPTED", "MACHINE_RESTARTED", "SHUTDOWN"]
+
     private func deliver(_ event: ControlEvent, _ supervisor: Supervisor, _ machine: WorkerMachine) {
+        if Self.daemonEvents.contains(event.name) {
+            supervisor.logger.warning("worker of machine \(machine.id) sent \(event.name), which only the daemon sends; dropped",
+                                      metadata: ["MACHINE_ID": .string(machine.id)])
+            return
+        }
         for key in ["id", "machine"] {
             if let named = event.data[key]?.stringValue, named != machine.id {
                 supervisor.logger.warning("worker of machine \(machine.id) sent \(event.name) about machine '\(named.prefix(80))'; dropped",
