@@ -94,6 +94,7 @@ bench: release guests plugins
 	@Tests/Bench/run-bench.sh
 	@Tests/Bench/smp-bench.sh
 	@Tests/Bench/plugin-bench.sh
+	@$(HOST_PYTHON) Tests/Bench/worker-bench.py $(EMUD_BIN) $(EMUD_GUESTS)/demo-forever.elf $(EMUD_PLUGINS)/libinsn.so
 
 PREFIX ?= /usr/local
 # Installs the binary, the plugin header, the sample plugins and the systemd units (systemctl daemon-reload

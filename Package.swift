@@ -30,6 +30,7 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]),
         .target(name: "CEmudPlugin", path: "Sources/CEmudPlugin"),
         .target(name: "CAtomic128", path: "Sources/CAtomic128"),
+        .target(name: "CSandbox", path: "Sources/CSandbox"),
         .target(
             name: "Machine",
             dependencies: ["CAtomic128", .product(name: "Atomics", package: "swift-atomics")],
@@ -52,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "emud",
             dependencies: [
-                "Machine", "Plugins", "GDBStub", "Control", "CSystemd",
+                "Machine", "Plugins", "GDBStub", "Control", "CSystemd", "CSandbox",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

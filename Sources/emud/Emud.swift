@@ -13,7 +13,8 @@ struct Emud: AsyncParsableCommand {
         commandName: "emud",
         abstract: "Hosts emulated AArch64 machines (QEMU's virt board) for debugging and instrumentation.",
         version: version,
-        subcommands: [Run.self, DaemonCommand.self, CtlCommand.self, PluginBuildIDCommand.self, BenchExclusive.self],
+        subcommands: [Run.self, DaemonCommand.self, CtlCommand.self, PluginBuildIDCommand.self, BenchExclusive.self,
+                      WorkerCommand.self],
         defaultSubcommand: nil
     )
 }

@@ -338,7 +338,7 @@ struct ScratchDirectory: Sendable {
 func daemonEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
     var environment = ProcessInfo.processInfo.environment
     for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
-                "JOURNAL_STREAM", "EMUD_TEST_HOOKS", "EMUD_CONTROL"] {
+                "JOURNAL_STREAM", "EMUD_TEST_HOOKS", "EMUD_CONTROL", "INVOCATION_ID", "EMUD_CGROUP_ROOT"] {
         environment[key] = nil
     }
     environment.merge(extra) { $1 }
@@ -435,8 +435,24 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     /// Kills it at once if it is still running; for `defer`, whatever happened in the test.
+    /// Kills the daemon and its workers (which would otherwise wait for a new daemon to re-adopt them).
     func stop() {
-        if !hasExited { kill(process.processIdentifier, SIGKILL) }
+        guard !hasExited else { return }
+        let workers = childProcesses(of: process.processIdentifier)
+        kill(process.processIdentifier, SIGKILL)
+        for worker in workers { kill(worker, SIGKILL) }
+    }
+}
+
+/// The processes whose parent is `parent` now.
+func childProcesses(of parent: Int32) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { Int32($0) }.filter { pid in
+        // The parent is the second field after the command name, which is in parentheses and may hold spaces.
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 && Int32(fields[1]) == parent
     }
 }
 

@@ -17,13 +17,25 @@ func openDescriptors(_ pid: Int32) -> Int {
     (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
 }
 
-/// Compiles a C plugin whose install waits until the file named by its first argument exists.
-func buildStuckInstallPlugin(into directory: ScratchDirectory) async throws -> String {
+/// Compiles a test-only C plugin from `source` into `directory`/lib`name`.so.
+func compileTestPlugin(_ name: String, source: String, into directory: ScratchDirectory) async throws -> String {
     guard let gcc = findExecutable("gcc") else {
         throw TestEnvironmentError(description: "gcc is not installed; the test plugin is C: `apt-get install gcc`")
     }
-    let source = directory.file("stuck.c")
-    try """
+    let file = directory.file("\(name).c")
+    try source.write(toFile: file, atomically: true, encoding: .utf8)
+    let library = directory.file("lib\(name).so")
+    let header = SamplePlugins.repositoryRoot.appendingPathComponent("Sources/CEmudPlugin/include").path
+    let built = try await runProcess(gcc, ["-shared", "-fPIC", "-O1", "-I", header, "-o", library, file], timeout: 60)
+    guard built.status == 0 else {
+        throw TestEnvironmentError(description: "gcc failed on the test plugin: \(String(decoding: built.standardError, as: UTF8.self))")
+    }
+    return library
+}
+
+/// Compiles a C plugin whose install waits until the file named by its first argument exists.
+func buildStuckInstallPlugin(into directory: ScratchDirectory) async throws -> String {
+    try await compileTestPlugin("stuck", source: """
         #include "emud-plugin.h"
         #include <unistd.h>
         EMUD_PLUGIN_EXPORT const int emud_plugin_api_version = EMUD_PLUGIN_API_VERSION;
@@ -36,14 +48,7 @@ func buildStuckInstallPlugin(into directory: ScratchDirectory) async throws -> S
             return 0;
         }
 
-        """.write(toFile: source, atomically: true, encoding: .utf8)
-    let library = directory.file("libstuck.so")
-    let header = SamplePlugins.repositoryRoot.appendingPathComponent("Sources/CEmudPlugin/include").path
-    let built = try await runProcess(gcc, ["-shared", "-fPIC", "-O1", "-I", header, "-o", library, source], timeout: 60)
-    guard built.status == 0 else {
-        throw TestEnvironmentError(description: "gcc failed on the test plugin: \(String(decoding: built.standardError, as: UTF8.self))")
-    }
-    return library
+        """, into: directory)
 }
 
 @Suite("The daemon against hostile input")

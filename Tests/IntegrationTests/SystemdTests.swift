@@ -147,6 +147,9 @@ struct SystemdTests {
             if unit.hasSuffix(".service") {
                 #expect(text.contains("\nExecStart=/usr/local/bin/emud daemon "), "\(unit): ExecStart does not start /usr/local/bin/emud daemon")
                 #expect(text.contains("\nType=notify\n") && text.contains("\nWatchdogSec="), "\(unit) should be Type=notify with a watchdog")
+                // Workers outlive a daemon that dies (it re-adopts them when restarted), and get cgroups of their own.
+                #expect(text.contains("\nKillMode=process\n") && text.contains("\nDelegate=yes\n")
+                        && text.contains("\nRuntimeDirectoryPreserve=restart\n"), "\(unit): KillMode=process, Delegate=yes, RuntimeDirectoryPreserve=restart")
                 text = text.replacingOccurrences(of: "/usr/local/bin/emud ", with: environment.emud.path + " ")
             } else {
                 // emud adopts the socket named "control" (LISTEN_FDNAMES).

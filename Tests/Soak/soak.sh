@@ -9,7 +9,8 @@
 # cycles fill caches and pools; the test fails if, after them, VmRSS grows by more than
 # SOAK_RSS_SLACK_KB (16 MiB) or the descriptor count by more than SOAK_FD_SLACK (2; a client
 # connection may still be closing when it is counted). The guest touches 16 MiB of its RAM, so a
-# machine whose RAM is not freed shows up in VmRSS within a few cycles.
+# machine whose RAM is not freed shows up in VmRSS within a few cycles. Each machine runs in a worker process
+# of the daemon's; after every destroy the daemon must have no child left (no worker running, none unreaped).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -67,21 +68,24 @@ ctl() {
     printf '%s\n' "$output"
 }
 
-# "VmRSS VmSize fds threads" of the daemon, once the last command's teardown has had time to finish.
+# "VmRSS VmSize fds threads workers" of the daemon, once the last command's teardown has had time to finish.
 figures() {
     sleep 0.5
-    local rss size threads fds
+    local rss size threads fds workers
     rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMON_PID/status")
     size=$(awk '/^VmSize:/ { print $2 }' "/proc/$DAEMON_PID/status")
     threads=$(awk '/^Threads:/ { print $2 }' "/proc/$DAEMON_PID/status")
     fds=$(ls "/proc/$DAEMON_PID/fd" | wc -l)
-    echo "$rss $size $fds $threads"
+    # Children of the daemon, zombies included: workers not reaped after machine-destroy.
+    workers=$(ps -o pid= --ppid "$DAEMON_PID" | wc -l)
+    echo "$rss $size $fds $threads $workers"
 }
 
 report() {
-    local rss size fds threads
-    read -r rss size fds threads <<<"$1"
-    printf 'soak: cycle %5d: VmRSS %8d kB  VmSize %9d kB  %4d fds  %3d threads\n' "$2" "$rss" "$size" "$fds" "$threads"
+    local rss size fds threads workers
+    read -r rss size fds threads workers <<<"$1"
+    printf 'soak: cycle %5d: VmRSS %8d kB  VmSize %9d kB  %4d fds  %3d threads  %d workers\n' "$2" "$rss" "$size" "$fds" "$threads" "$workers"
+    (( workers == 0 )) || die "the daemon has $workers child processes after machine-destroy (workers not reaped)"
 }
 
 echo "soak: $SOAK_CYCLES cycles against daemon pid $DAEMON_PID (guest $(basename "$SOAK_GUEST"), memory $SOAK_MEMORY, plugin $(basename "$SOAK_PLUGIN"))"

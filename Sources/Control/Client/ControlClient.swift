@@ -56,14 +56,17 @@ public final class ControlClient: Sendable {
 
     /// Connects to a unix socket, reads the greeting and, if `negotiate`, leaves negotiation mode.
     /// - Throws: ``ControlClientError``, or ``ControlError`` if negotiation is refused.
+    /// `onEvent`: as for ``connect(connectedSocket:negotiate:greetingTimeout:eventLoopGroup:onEvent:)``.
     public static func connect(
         unixSocketPath path: String,
         negotiate: Bool = true,
         greetingTimeout: TimeAmount = .seconds(10),
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        onEvent: (@Sendable (ControlEvent) -> Void)? = nil
     ) async throws -> ControlClient {
         try await connect(
-            endpoint: "unix:\(path)", negotiate: negotiate, greetingTimeout: greetingTimeout, group: eventLoopGroup
+            endpoint: "unix:\(path)", negotiate: negotiate, greetingTimeout: greetingTimeout, group: eventLoopGroup,
+            onEvent: onEvent
         ) { $0.connect(unixDomainSocketPath: path) }
     }
 
@@ -81,11 +84,31 @@ public final class ControlClient: Sendable {
         ) { $0.connect(host: host, port: port) }
     }
 
+    /// Talks over an already connected stream socket (one end of a socket pair, say), which the
+    /// client then owns; otherwise like ``connect(unixSocketPath:negotiate:greetingTimeout:eventLoopGroup:)``.
+    ///
+    /// `onEvent`, if given, sees every event on the connection's event loop as it arrives, before any
+    /// reply that follows it on the wire completes: a relay that must keep the server's order of events
+    /// and replies uses it. It must not block.
+    public static func connect(
+        connectedSocket descriptor: Int32,
+        negotiate: Bool = true,
+        greetingTimeout: TimeAmount = .seconds(10),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        onEvent: (@Sendable (ControlEvent) -> Void)? = nil
+    ) async throws -> ControlClient {
+        try await connect(
+            endpoint: "connected socket (fd \(descriptor))", negotiate: negotiate, greetingTimeout: greetingTimeout,
+            group: eventLoopGroup, onEvent: onEvent
+        ) { $0.withConnectedSocket(descriptor) }
+    }
+
     private static func connect(
         endpoint: String,
         negotiate: Bool,
         greetingTimeout: TimeAmount,
         group: any EventLoopGroup,
+        onEvent: (@Sendable (ControlEvent) -> Void)? = nil,
         _ open: (ClientBootstrap) -> EventLoopFuture<any Channel>
     ) async throws -> ControlClient {
         let eventLoop = group.next()
@@ -97,7 +120,8 @@ public final class ControlClient: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
                         ByteToMessageHandler(ControlMessageDecoder(maximumMessageLength: 64 << 20)),
-                        ControlClientHandler(endpoint: endpoint, greeting: greeting, events: continuation))
+                        ControlClientHandler(
+                            endpoint: endpoint, greeting: greeting, events: continuation, onEvent: onEvent))
                 }
             }
         let channel: any Channel
@@ -163,12 +187,17 @@ final class ControlClientHandler: ChannelDuplexHandler {
     private let endpoint: String
     private let greeting: EventLoopPromise<JSONValue>
     private let events: AsyncStream<ControlEvent>.Continuation
+    private let onEvent: (@Sendable (ControlEvent) -> Void)?
     private var greeted = false
     private var nextID = 1
     private var pending: [Int: EventLoopPromise<JSONValue>] = [:]
 
-    init(endpoint: String, greeting: EventLoopPromise<JSONValue>, events: AsyncStream<ControlEvent>.Continuation) {
+    init(
+        endpoint: String, greeting: EventLoopPromise<JSONValue>, events: AsyncStream<ControlEvent>.Continuation,
+        onEvent: (@Sendable (ControlEvent) -> Void)? = nil
+    ) {
         self.endpoint = endpoint
+        self.onEvent = onEvent
         self.greeting = greeting
         self.events = events
     }
@@ -190,6 +219,10 @@ final class ControlClientHandler: ChannelDuplexHandler {
             return
         }
         if let event = ControlEvent(message) {
+            if let onEvent {
+                onEvent(event)
+                return
+            }
             events.yield(event)
             return
         }

@@ -181,26 +181,52 @@ public actor ControlServer {
         for channel in open { try? await channel.close() }
     }
 
+    /// Serves one already connected stream socket (one end of a socket pair, say) as a client
+    /// connection, like one accepted from a listener: greeting, negotiation, commands, events.
+    /// The server takes ownership of the descriptor; the returned future completes when the
+    /// connection closes.
+    /// - Throws: ``ControlServerError/bindFailed(endpoint:reason:)`` if NIO cannot adopt it.
+    public func serve(connectedSocket descriptor: Int32) async throws -> EventLoopFuture<Void> {
+        let services = self.services
+        let connections = self.connections
+        do {
+            let channel = try await ClientBootstrap(group: eventLoop)
+                .channelInitializer { channel in
+                    Self.initializeConnection(channel, services: services, connections: connections)
+                }
+                .withConnectedSocket(descriptor).get()
+            return channel.closeFuture
+        } catch {
+            throw ControlServerError.bindFailed(endpoint: "connected socket (fd \(descriptor))", reason: "\(error)")
+        }
+    }
+
     private func makeBootstrap() -> ServerBootstrap {
         let services = self.services
         let connections = self.connections
         return ServerBootstrap(group: eventLoop)
             .serverChannelOption(.backlog, value: 64)
             .childChannelInitializer { channel in
-                let id = connections.value.open(channel)
-                channel.closeFuture.whenComplete { _ in connections.value.channels[id] = nil }
-                let isUnix = channel.localAddress?.protocol == .unix
-                let credentials =
-                    isUnix ? PeerCredentials.of(channel) : channel.eventLoop.makeSucceededFuture(nil)
-                return credentials.flatMapThrowing { credentials in
-                    let peer = ControlPeer(
-                        connectionID: id, address: Self.describePeer(channel, isUnix: isUnix), credentials: credentials)
-                    try channel.pipeline.syncOperations.addHandlers(
-                        ByteToMessageHandler(
-                            ControlMessageDecoder(maximumMessageLength: services.configuration.maximumMessageLength)),
-                        ControlConnectionHandler(services: services, peer: peer))
-                }
+                Self.initializeConnection(channel, services: services, connections: connections)
             }
+    }
+
+    private static func initializeConnection(
+        _ channel: any Channel, services: ControlServices, connections: NIOLoopBoundBox<ConnectionTable>
+    ) -> EventLoopFuture<Void> {
+        let id = connections.value.open(channel)
+        channel.closeFuture.whenComplete { _ in connections.value.channels[id] = nil }
+        let isUnix = channel.localAddress?.protocol == .unix
+        let credentials =
+            isUnix ? PeerCredentials.of(channel) : channel.eventLoop.makeSucceededFuture(nil)
+        return credentials.flatMapThrowing { credentials in
+            let peer = ControlPeer(
+                connectionID: id, address: Self.describePeer(channel, isUnix: isUnix), credentials: credentials)
+            try channel.pipeline.syncOperations.addHandlers(
+                ByteToMessageHandler(
+                    ControlMessageDecoder(maximumMessageLength: services.configuration.maximumMessageLength)),
+                ControlConnectionHandler(services: services, peer: peer))
+        }
     }
 
     private static func describePeer(_ channel: any Channel, isUnix: Bool) -> String {

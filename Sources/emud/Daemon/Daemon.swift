@@ -13,6 +13,9 @@ final class Daemon: @unchecked Sendable {
     let logger = Logger(label: "emud")
     /// The control server's event bus (set once the server exists).
     var eventBus: ControlEventBus?
+    /// In a worker: where machines' console output goes, flushed before every event and every answer about a
+    /// machine so that output always precedes the exit or stop that followed it.
+    var consoleSink: ConsoleBatcher?
     let startedAt = Date()
     private let lock = NSLock()
     private var machines: [String: ManagedMachine] = [:]
@@ -23,17 +26,15 @@ final class Daemon: @unchecked Sendable {
     var inheritedGDBSockets: [String: Int32] = [:]
     /// Called whenever something that `STATUS=` reports changes.
     var statusChanged: @Sendable () -> Void = {}
-    /// Guest RAM of all machines together may not exceed this (bytes); `guestMemoryInUse` counts what they hold.
-    let guestMemoryLimit: UInt64
-    private var guestMemoryInUse: UInt64 = 0
 
-    init(policy: PluginPolicy, guestMemoryLimit: UInt64, quit: @escaping @Sendable () -> Void) {
+    /// Guest RAM is counted by the daemon (``Supervisor``) against its total before the worker starts.
+    init(policy: PluginPolicy, quit: @escaping @Sendable () -> Void) {
         self.policy = policy
-        self.guestMemoryLimit = guestMemoryLimit
         self.quit = quit
     }
 
     func publish(_ name: String, data: [String: JSONValue]) {
+        consoleSink?.flush()
         eventBus?.publish(name, data: data)
     }
 
@@ -96,11 +97,6 @@ final class Daemon: @unchecked Sendable {
         defer { if created == nil { release(spec.id) } }
         let image: GuestImage
         do { image = try ELFLoader.load(path: spec.image) } catch { throw ControlError.generic("\(error)") }
-        // Guest RAM is counted against the daemon's budget before it is mapped, and returned when the machine
-        // is released (or here, if creation fails).
-        try reserveGuestMemory(spec.memory, for: spec.id)
-        var memoryHeld = true
-        defer { if created == nil && memoryHeld { releaseGuestMemory(spec.memory) } }
         // The console closure must not own the machine that owns the console (a cycle would keep every destroyed
         // machine's RAM alive): it reaches the managed machine weakly.
         let forwarder = ConsoleForwarder()
@@ -120,14 +116,9 @@ final class Daemon: @unchecked Sendable {
             for (k, v) in fields { metadata[k] = .string(v) }
             logger.info("\(message)", metadata: metadata)
         }
-        let managed = ManagedMachine(id: spec.id, machine: machine, plugins: host, console: spec.console, imagePath: spec.image)
-        managed.guestMemory = spec.memory
+        let managed = ManagedMachine(id: spec.id, machine: machine, plugins: host, imagePath: spec.image)
+        managed.consoleSink = consoleSink
         forwarder.target = managed
-        memoryHeld = false  // the managed machine holds it from here; released with it
-        do { try managed.openConsole() } catch {
-            releaseGuestMemory(managed.takeGuestMemory())
-            throw ControlError.generic("\(error)")
-        }
         machine.observe(finish: { [weak self, weak managed] state in
             guard let self, let managed else { return }
             switch state {
@@ -150,8 +141,6 @@ final class Daemon: @unchecked Sendable {
                 let info = try await offload { try host.load(path: p.path, arguments: p.arguments) }
                 publishLoaded(info)
             } catch {
-                managed.closeConsole()
-                releaseGuestMemory(managed.takeGuestMemory())
                 throw ControlError.generic("\(error)")
             }
         }
@@ -160,16 +149,12 @@ final class Daemon: @unchecked Sendable {
         if gdbEndpoint == nil, let text = spec.gdb {
             do { gdbEndpoint = try GDBEndpoint(parsing: text) } catch {
                 _ = try? await offload { managed.plugins.unloadAll() }
-                managed.closeConsole()
-                releaseGuestMemory(managed.takeGuestMemory())
                 throw ControlError.generic("gdb endpoint: \(error)")
             }
         }
         if let endpoint = gdbEndpoint {
             do { try await startGDB(managed, endpoint: endpoint) } catch {
                 _ = try? await offload { managed.plugins.unloadAll() }
-                managed.closeConsole()
-                releaseGuestMemory(managed.takeGuestMemory())
                 throw error
             }
         }
@@ -236,35 +221,9 @@ final class Daemon: @unchecked Sendable {
             managed.gdbEndpoint = nil
         }
         _ = try? await offload { managed.machine.shutdown() }
-        managed.closeConsole()
         // The gdb adapter hooks the machine's stop callbacks; drop it so nothing refers back to the machine.
         managed.gdbAdapter = nil
-        releaseGuestMemory(managed.takeGuestMemory())
         return reports
-    }
-
-    // MARK: the guest RAM budget
-
-    /// Counts `bytes` of guest RAM against the daemon's limit, or refuses the machine with an error that says so.
-    func reserveGuestMemory(_ bytes: UInt64, for id: String) throws(ControlError) {
-        let (ok, used) = lock.withLock { () -> (Bool, UInt64) in
-            let (sum, overflow) = guestMemoryInUse.addingReportingOverflow(bytes)
-            guard !overflow, sum <= guestMemoryLimit else { return (false, guestMemoryInUse) }
-            guestMemoryInUse = sum
-            return (true, sum)
-        }
-        guard ok else {
-            throw ControlError.generic("machine '\(id)' needs \(bytes >> 20) MiB of guest RAM, but \(used >> 20) MiB of the daemon's \(guestMemoryLimit >> 20) MiB limit are in use; destroy a machine, give this one less memory, or raise max_guest_memory")
-        }
-    }
-
-    func releaseGuestMemory(_ bytes: UInt64) {
-        guard bytes > 0 else { return }
-        lock.withLock { guestMemoryInUse -= min(bytes, guestMemoryInUse) }
-    }
-
-    var guestMemoryUsage: (inUse: UInt64, limit: UInt64) {
-        lock.withLock { (guestMemoryInUse, guestMemoryLimit) }
     }
 
     func startGDB(_ managed: ManagedMachine, endpoint: GDBEndpoint) async throws {
@@ -300,6 +259,7 @@ final class Daemon: @unchecked Sendable {
     }
 
     func describe(_ m: ManagedMachine) -> JSONValue {
+        consoleSink?.flush()
         let installing = m.plugins.installing
         var object: [String: JSONValue] = [
             "id": .string(m.id), "image": .string(m.imagePath), "cpus": .int(m.machine.vcpus.count),
@@ -308,6 +268,8 @@ final class Daemon: @unchecked Sendable {
             "state": .string(installing == nil ? m.machine.state.name : "installing-plugin"),
             "instructions": .int(Int(truncatingIfNeeded: m.machine.instructionsExecuted)),
             "plugins": .int(m.plugins.loaded.count),
+            "tainted": .bool(m.plugins.tainted),
+            "uptime": .double(Date().timeIntervalSince(m.createdAt)),
         ]
         switch m.machine.state {
         case .exited(let code): object["exit_code"] = .int(Int(code))

@@ -41,6 +41,9 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(name: .customLong("stop-timeout"), help: "Seconds a graceful stop may take before emud exits anyway.")
     var stopTimeout: Double?
 
+    @Option(name: .customLong("machines-dir"), help: "Where workers keep their sockets, so that a restarted daemon re-adopts their machines (default: the control socket's path with '.machines' for '.sock').")
+    var machinesDirectory: String?
+
     func run() async throws {
         var file = DaemonConfiguration()
         if let config {
@@ -69,7 +72,7 @@ struct DaemonCommand: AsyncParsableCommand {
             memoryLimit = bytes
         }
         let trusted = !pluginDirectories.isEmpty ? pluginDirectories : (file.pluginDirectories ?? DaemonConfiguration.defaultPluginDirectories)
-        let settings = DaemonSettings(
+        var settings = DaemonSettings(
             controlPath: control ?? file.control ?? "/run/emud/emud.sock",
             controlGroup: controlGroup ?? file.controlGroup,
             guestMemoryLimit: memoryLimit,
@@ -77,7 +80,11 @@ struct DaemonCommand: AsyncParsableCommand {
                                  trustedDirectories: trusted),
             stopTimeout: stopTimeout ?? file.stopTimeout,
             configPath: config,
-            initialMachines: file.machines)
+            initialMachines: file.machines,
+            logTarget: target)
+        // Beside the control socket, named after it (/run/emud/emud.sock: /run/emud/emud.machines): only the daemon
+        // holding that socket re-adopts these workers, never another daemon sharing the directory.
+        settings.runtimeDirectory = machinesDirectory ?? (settings.controlPath as NSString).deletingPathExtension + ".machines"
         let service = DaemonService(settings: settings)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
@@ -105,6 +112,9 @@ struct DaemonSettings: Sendable {
     var stopTimeout: TimeInterval
     var configPath: String?
     var initialMachines: [MachineSpec]
+    var logTarget: LogTarget
+    /// Workers' sockets, for re-adoption by the next daemon.
+    var runtimeDirectory: String?
 }
 
 /// The daemon as a swift-service-lifecycle service: starts listening, creates the configured machines, tells
@@ -115,6 +125,9 @@ final class DaemonService: Service, @unchecked Sendable {
     let logger = Logger(label: "emud")
     var startFailure: String?
     private let controlLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    /// The workers' connections and the console sockets: apart from the control loop, so that a flood of console
+    /// output cannot delay the control socket.
+    private let workerLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private let quitSignal = AsyncStream<Void>.makeStream()
 
     init(settings: DaemonSettings) {
@@ -128,7 +141,8 @@ final class DaemonService: Service, @unchecked Sendable {
         // The daemon and the server refer to each other: commands need the daemon, the daemon publishes events
         // on the server's bus.
         let continuation = quitSignal.continuation
-        let daemon = Daemon(policy: settings.policy, guestMemoryLimit: settings.guestMemoryLimit, quit: { continuation.yield() })
+        let daemon = Supervisor(policy: settings.policy, logTarget: settings.logTarget, guestMemoryLimit: settings.guestMemoryLimit,
+                                eventLoopGroup: workerLoopGroup, quit: { continuation.yield() })
         let server = ControlServer(commands: daemon.commands(testHooks: testHooks, controlLoop: controlLoop),
                                    configuration: .init(version: version),
                                    eventLoopGroup: controlLoopGroup,
@@ -136,6 +150,8 @@ final class DaemonService: Service, @unchecked Sendable {
         let eventBus = server.events
         daemon.eventBus = eventBus
         daemon.statusChanged = { Systemd.notify("STATUS=\(daemon.statusLine)") }
+        daemon.cgroups = WorkerCgroups.setUp(logger: logger)
+        daemon.runtimeDirectory = settings.runtimeDirectory
 
         // Sockets: adopt what systemd passed (socket activation), bind the rest.
         let passed = Systemd.listenFileDescriptors()
@@ -152,13 +168,21 @@ final class DaemonService: Service, @unchecked Sendable {
                 if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
                 try await server.listen(on: ControlEndpoint.unixSocket(path: settings.controlPath, group: group))
             }
-            for spec in settings.initialMachines {
+            if let directory = settings.runtimeDirectory {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            }
+            await daemon.adoptWorkers()
+            let adopted = Set(daemon.allMachines.map { $0.id })
+            for spec in settings.initialMachines where !adopted.contains(spec.id) {
                 _ = try await daemon.createMachine(spec)
             }
         } catch {
             startFailure = "\(error)"
+            await daemon.stopAll()
             await server.shutdown()
             try? await controlLoopGroup.shutdownGracefully()
+            try? await workerLoopGroup.shutdownGracefully()
             return
         }
 
@@ -194,23 +218,23 @@ final class DaemonService: Service, @unchecked Sendable {
         Thread.detachNewThread {
             Thread.sleep(forTimeInterval: timeout)
             guard stopped.claim() else { return }
-            logger.error("graceful stop took longer than \(timeout) s; exiting anyway")
+            logger.error("graceful stop took longer than \(timeout) s; killing the machines' workers and exiting anyway")
+            daemon.killAllWorkers()
             exit(1)
         }
         // Machines first, so connected clients still receive each plugin's final report (PLUGIN_UNLOADED).
-        for managed in daemon.allMachines {
-            _ = await daemon.stopAndRelease(managed)
-        }
+        await daemon.stopAll()
         try? await Task.sleep(nanoseconds: 50_000_000)  // let the last events reach clients
         await server.shutdown()
         _ = stopped.claim()
         try? await controlLoopGroup.shutdownGracefully()
+        try? await workerLoopGroup.shutdownGracefully()
         logger.info("stopped")
     }
 
     /// Pings systemd's watchdog at half its interval, but only while a health check passes: the control event
     /// loop runs a submitted task promptly, and every running machine still has all its vCPU threads.
-    private func watchdog(daemon: Daemon, controlLoop: any EventLoop) async {
+    private func watchdog(daemon: Supervisor, controlLoop: any EventLoop) async {
         guard let interval = Systemd.watchdogInterval else {
             // Without a watchdog, just wait to be cancelled.
             while !Task.isCancelled { try? await Task.sleep(nanoseconds: 1_000_000_000) }
@@ -228,19 +252,19 @@ final class DaemonService: Service, @unchecked Sendable {
         }
     }
 
-    private func healthCheck(daemon: Daemon, controlLoop: any EventLoop, timeout: TimeInterval) async -> Bool {
+    private func healthCheck(daemon: Supervisor, controlLoop: any EventLoop, timeout: TimeInterval) async -> Bool {
         let loopAnswered: Bool = await withCheckedContinuation { continuation in
             let once = OnceFlag()
             controlLoop.execute { if once.claim() { continuation.resume(returning: true) } }
             DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { if once.claim() { continuation.resume(returning: false) } }
         }
-        guard loopAnswered else { return false }
-        return daemon.allMachines.allSatisfy { $0.machine.vcpuThreadsHealthy }
+        // A machine's vCPU threads are its worker's business: a worker that fails dies alone and is reported.
+        return loopAnswered
     }
 
     /// SIGHUP: reload the configuration; machines it names that do not exist yet are created. A bad file is
     /// rejected and the running configuration kept.
-    private func reloads(daemon: Daemon, signals: UnixSignalsSequence) async {
+    private func reloads(daemon: Supervisor, signals: UnixSignalsSequence) async {
         for await _ in signals {
             Systemd.notify("RELOADING=1\nSTATUS=reloading configuration")
             if let path = settings.configPath {

@@ -3,16 +3,22 @@ import Foundation
 import GDBStub
 import Machine
 import NIOCore
+import NIOPosix
 import Plugins
 
-/// Runs blocking machine work (waiting for vCPUs to park, for a guest to exit) on a thread of its own, never on
-/// Swift concurrency's small cooperative pool, so one slow command cannot hold up the others.
+/// Threads for blocking machine work (waiting for vCPUs to park, a plugin's install, a guest's exit). A worker
+/// hosts one machine and runs its commands one at a time, so a few threads cover the command in progress, a
+/// query answered beside it, and a destroy's wait for a stuck install.
+let blockingWorkPool: NIOThreadPool = {
+    let pool = NIOThreadPool(numberOfThreads: 6)
+    pool.start()
+    return pool
+}()
+
+/// Runs blocking machine work on ``blockingWorkPool``, never on Swift concurrency's small cooperative pool, so
+/// one slow command cannot hold up the others.
 func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread {
-            do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
-        }
-    }
+    try await blockingWorkPool.runIfActive(body)
 }
 
 extension PluginError {
@@ -25,8 +31,9 @@ extension PluginError {
 }
 
 extension Daemon {
-    /// The control commands, in QMP's naming style.
-    func commands(testHooks: Bool, controlLoop: any EventLoop) -> ControlCommandRegistry {
+    /// A worker's commands about its machine: what the daemon forwards (``Supervisor/commands(testHooks:controlLoop:)``),
+    /// with the daemon's names and arguments.
+    func commands() -> ControlCommandRegistry {
         var r = ControlCommandRegistry()
 
         r.register("query-status") { _, _ in
@@ -120,6 +127,17 @@ extension Daemon {
             return .object(["written": .int(data.count)])
         }
 
+        // The daemon's side of a console socket: raw bytes a client typed, base64 in the control protocol.
+        r.register("console-input", parameters: ["machine", "data"]) { args, _ in
+            let m = try self.machine(try args.string("machine"))
+            guard let data = Data(base64Encoded: try args.string("data")) else {
+                throw ControlError.generic("console-input: 'data' must be base64")
+            }
+            m.machine.board.uart.receive(Array(data))
+            m.machine.board.console.feed(Array(data))
+            return .object(["written": .int(data.count)])
+        }
+
         r.register("gdb-listen", parameters: ["machine", "endpoint"]) { args, _ in
             let m = try self.machine(try args.string("machine"))
             let endpoint: GDBEndpoint
@@ -193,14 +211,6 @@ extension Daemon {
             return .object([:])
         }
 
-        if testHooks {
-            // Test-only: blocks the control event loop so the watchdog's health check fails (EMUD_TEST_HOOKS=1).
-            r.register("x-test-wedge-control-loop", parameters: ["seconds"]) { args, _ in
-                let seconds = try args.optionalInt("seconds", in: 1...600) ?? 10
-                controlLoop.execute { Thread.sleep(forTimeInterval: TimeInterval(seconds)) }
-                return .object([:])
-            }
-        }
         return r
     }
 }

@@ -34,6 +34,16 @@ final class ConsoleRing: @unchecked Sendable {
     }
 }
 
+extension ConsoleRing {
+    /// The last `count` lines of what is still buffered (from its last 8 KiB), for crash reports.
+    func lastLines(_ count: Int) -> [String] {
+        let (bytes, _, _) = read(from: total >= 8192 ? total - 8192 : 0)
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let trimmed = lines.last == "" ? Array(lines.dropLast()) : lines
+        return Array(trimmed.suffix(count))
+    }
+}
+
 /// Where a daemon machine's console goes.
 enum ConsoleTarget: Equatable {
     case ring
@@ -43,154 +53,34 @@ enum ConsoleTarget: Equatable {
     case unixSocket(String)
 }
 
-/// One machine hosted by the daemon, with its plugins, console and optional gdb endpoint.
+/// One machine hosted in this process (by a worker, see ``WorkerCommand``), with its plugins, console and
+/// optional gdb endpoint.
 final class ManagedMachine: @unchecked Sendable {
     let id: String
     let machine: Machine
     let plugins: PluginHost
     let ring = ConsoleRing()
-    let consoleTarget: ConsoleTarget
     let imagePath: String
     let createdAt = Date()
     var gdbServer: GDBServer?
     var gdbEndpoint: String?
     var gdbAdapter: GDBAdapter?
-    /// Guest RAM counted against the daemon's budget for this machine; taken (once) when it is released.
-    var guestMemory: UInt64 = 0
-    private var consoleLog: Int32 = -1
-    private var consoleListener: Int32 = -1
-    /// The socket file this machine bound (device, inode), so that destroy removes it and nothing else.
-    private var consoleSocketIdentity: (dev_t, ino_t)?
-    private var consoleClients: [Int32] = []
-    private let consoleLock = NSLock()
-    /// At most this many clients on a machine's console socket at once; more are refused.
-    static let maximumConsoleClients = 16
+    /// Where console output goes instead of the ring: a worker sends it to the daemon.
+    var consoleSink: ConsoleBatcher?
 
-    init(id: String, machine: Machine, plugins: PluginHost, console: ConsoleTarget, imagePath: String) {
+    init(id: String, machine: Machine, plugins: PluginHost, imagePath: String) {
         self.id = id
         self.machine = machine
         self.plugins = plugins
-        self.consoleTarget = console
         self.imagePath = imagePath
     }
 
-    /// Console output from the guest (vCPU threads). Never blocks on a slow reader: a console socket client
-    /// that cannot take the bytes now misses them, and a log file that fails to write is skipped.
+    /// Console output from the guest (vCPU threads); never blocks.
     func consoleOutput(_ bytes: [UInt8]) {
-        ring.append(bytes)
-        consoleLock.lock()
-        defer { consoleLock.unlock() }
-        if consoleLog >= 0 { writeAll(consoleLog, bytes) }
-        if consoleTarget == .stdout { writeAll(1, bytes) }
-        for fd in consoleClients {
-            let sent = bytes.withUnsafeBytes { raw in Foundation.send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
-            // A client that has gone (or stopped reading) is shut down; its reader thread closes the descriptor.
-            if sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK { shutdown(fd, Int32(SHUT_RDWR)) }
-        }
-    }
-
-    private func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count, let base = raw.baseAddress {
-                let n = Foundation.write(fd, base + offset, raw.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                offset += n
-            }
-        }
-    }
-
-    func openConsole() throws {
-        switch consoleTarget {
-        case .ring, .stdout: break
-        case .file(let path):
-            consoleLog = try openConsoleLog(path)
-        case .unixSocket(let path):
-            let (listener, identity) = try listenConsoleSocket(path: path)
-            consoleListener = listener
-            consoleSocketIdentity = identity
-            Thread.detachNewThread { [weak self] in
-                while true {
-                    let fd = accept(listener, nil, nil)
-                    if fd < 0 {
-                        if errno == EINTR || errno == ECONNABORTED { continue }
-                        return
-                    }
-                    _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-                    guard let self, self.adoptConsoleClient(fd) else { close(fd); continue }
-                    Thread.detachNewThread { [weak self] in
-                        var buffer = [UInt8](repeating: 0, count: 4096)
-                        while true {
-                            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                            if n < 0 && errno == EINTR { continue }
-                            if n <= 0 { break }
-                            self?.machine.board.uart.receive(Array(buffer[0..<n]))
-                            self?.machine.board.console.feed(Array(buffer[0..<n]))
-                        }
-                        // This thread owns the descriptor: it leaves the list, then closes.
-                        self?.dropConsoleClient(fd)
-                        close(fd)
-                    }
-                }
-            }
-        }
-    }
-
-    private func adoptConsoleClient(_ fd: Int32) -> Bool {
-        consoleLock.lock()
-        defer { consoleLock.unlock() }
-        guard consoleListener >= 0, consoleClients.count < Self.maximumConsoleClients else { return false }
-        consoleClients.append(fd)
-        return true
-    }
-
-    private func dropConsoleClient(_ fd: Int32) {
-        consoleLock.lock()
-        consoleClients.removeAll { $0 == fd }
-        consoleLock.unlock()
-    }
-
-    /// The RAM to return to the daemon's budget; zero after the first call.
-    func takeGuestMemory() -> UInt64 {
-        consoleLock.withLock {
-            let bytes = guestMemory
-            guestMemory = 0
-            return bytes
-        }
-    }
-
-    /// Number of console socket clients connected now (for tests and `query-machines`).
-    var consoleClientCount: Int { consoleLock.withLock { consoleClients.count } }
-
-    func closeConsole() {
-        consoleLock.lock()
-        defer { consoleLock.unlock() }
-        if consoleLog >= 0 {
-            close(consoleLog)
-            consoleLog = -1
-        }
-        // Shutting a client down ends its reader thread, which closes the descriptor and leaves the list.
-        for fd in consoleClients { shutdown(fd, Int32(SHUT_RDWR)) }
-        if consoleListener >= 0 {
-            shutdown(consoleListener, Int32(SHUT_RDWR))
-            close(consoleListener)
-            consoleListener = -1
-            if case .unixSocket(let path) = consoleTarget, let identity = consoleSocketIdentity {
-                var info = stat()
-                if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK, info.st_dev == identity.0, info.st_ino == identity.1 {
-                    unlink(path)
-                }
-            }
-            consoleSocketIdentity = nil
-        }
-    }
-
-    deinit {
-        if consoleLog >= 0 { close(consoleLog) }
-        if consoleListener >= 0 {
-            shutdown(consoleListener, Int32(SHUT_RDWR))
-            close(consoleListener)
+        if let consoleSink {
+            consoleSink.append(machine: id, bytes)
+        } else {
+            ring.append(bytes)
         }
     }
 }

@@ -14,9 +14,25 @@ struct MachineSpec: Equatable {
     var paused = false
     var console: ConsoleTarget = .ring
     var plugins: [PluginSpec] = []
+    /// What the daemon does when the machine's worker process dies.
+    var onCrash: CrashPolicy = .keep
+    /// The worker's cgroup `memory.max` (guest RAM plus the emulator's own), under systemd with `Delegate=yes`.
+    var memoryLimit: UInt64?
+    /// The worker's cgroup `cpu.weight` (1-10000, systemd's default 100), under systemd with `Delegate=yes`.
+    var cpuWeight: Int?
+
+    enum CrashPolicy: String, CaseIterable {
+        /// The machine stays listed as crashed, with the reason, until machine-destroy.
+        case keep
+        /// The machine is removed (MACHINE_DESTROYED follows MACHINE_CRASHED).
+        case destroy
+        /// The machine is created again from its spec (a machine that keeps crashing at start is kept instead).
+        case restart
+    }
 
     /// The keys a machine description may have (machine-create's parameters, a configuration entry's keys).
-    static let keys = ["id", "board", "image", "cpus", "memory", "gdb", "paused", "console", "plugins"]
+    static let keys = ["id", "board", "image", "cpus", "memory", "gdb", "paused", "console", "plugins", "on_crash",
+                      "memory_limit", "cpu_weight"]
     static let memoryRange = (1 << 20)...(3 << 30)
 
     init(id: String, image: String) {
@@ -58,6 +74,16 @@ struct MachineSpec: Equatable {
             }
             console = target
         }
+        if let text = try field("on_crash", { () throws(ControlError) in try args.optionalString("on_crash") }) {
+            guard let policy = CrashPolicy(rawValue: text) else {
+                throw Problem(key: "on_crash", description: "\(context): on_crash must be one of \(CrashPolicy.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'")
+            }
+            onCrash = policy
+        }
+        memoryLimit = try field("memory_limit") { () throws(ControlError) in
+            try args.optionalMemorySize("memory_limit", in: (16 << 20)...(1 << 46)).map { UInt64($0) }
+        }
+        cpuWeight = try field("cpu_weight") { () throws(ControlError) in try args.optionalInt("cpu_weight", in: 1...10_000) }
         for entry in try field("plugins", { () throws(ControlError) in try args.optionalArray("plugins") }) ?? [] {
             guard let plugin = entry.objectValue, let path = plugin["path"]?.stringValue else {
                 throw Problem(key: "plugins", description: "\(context): each entry of 'plugins' must be an object with a 'path'")
@@ -68,6 +94,33 @@ struct MachineSpec: Equatable {
             let arguments = try field("args") { () throws(ControlError) in try PluginSpec.arguments(plugin["args"], context: context) }
             plugins.append(PluginSpec(path: path, arguments: arguments))
         }
+    }
+
+    /// The description a worker is given to create this machine: everything but the console, which the daemon
+    /// keeps, and the crash policy, which the daemon applies.
+    var workerDescription: [String: JSONValue] {
+        var object: [String: JSONValue] = ["id": .string(id), "image": .string(image), "cpus": .int(cpus),
+                                           "memory": .int(Int(truncatingIfNeeded: memory)), "paused": .bool(paused)]
+        if let gdb { object["gdb"] = .string(gdb) }
+        if !plugins.isEmpty {
+            object["plugins"] = .array(plugins.map { .object(["path": .string($0.path), "args": .array($0.arguments.map { .string($0) })]) })
+        }
+        return object
+    }
+
+    /// The whole description, as machine-create takes it: what a worker keeps for a daemon that re-adopts it.
+    var fullDescription: [String: JSONValue] {
+        var object = workerDescription
+        switch console {
+        case .ring: object["console"] = .string("ring")
+        case .stdout: object["console"] = .string("stdout")
+        case .file(let path): object["console"] = .object(["log": .string(path)])
+        case .unixSocket(let path): object["console"] = .object(["socket": .string(path)])
+        }
+        object["on_crash"] = .string(onCrash.rawValue)
+        if let memoryLimit { object["memory_limit"] = .int(Int(truncatingIfNeeded: memoryLimit)) }
+        if let cpuWeight { object["cpu_weight"] = .int(cpuWeight) }
+        return object
     }
 
     static func validID(_ id: String) -> Bool {
