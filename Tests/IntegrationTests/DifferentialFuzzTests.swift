@@ -83,10 +83,17 @@ struct DifferentialFuzzTests {
         if failures.isEmpty {
             try? FileManager.default.removeItem(at: work)
         }
+        // Blocks with floating-point instructions (each also starts from a random FPCR and reports FPSR).
+        let fpEncodings = Set((FloatingPoint.encodings + AdvSIMDFloatingPoint.encodings).map(\.name))
+        let fpBlocks = blocks.filter { $0.instructions.contains { fpEncodings.contains($0.encoding) } }.count
+        if plan.blockCount >= FuzzPlan.defaultBlockCount {
+            #expect(fpBlocks >= 200, "only \(fpBlocks) of \(blocks.count) blocks have floating-point instructions")
+        }
         let seconds = String(format: "%.1f", Date().timeIntervalSince(started))
         print("differential fuzz: \(blocks.count) blocks from seed \(hex(plan.firstSeed)) in \(guests.count) guests, "
             + "\(generator.instructionCount) instructions from \(generator.usedEncodingCount) encodings, "
             + "v0-v31 \(simd ? "included" : "left out (emud has no SIMD&FP loads yet)"), "
+            + "\(fpBlocks) blocks with FP instructions (random FPCR, FPSR compared), "
             + "\(failures.count) failing blocks, \(seconds) s")
     }
 }
@@ -611,6 +618,8 @@ struct FuzzBlock: Sendable {
     var nzcv: UInt64
     /// v0...v31, low half then high half.
     var v: [UInt64]
+    /// FPCR for the block: random rounding mode, FZ, FZ16, DN and AHP.
+    var fpcr: UInt64
     var instructions: [FuzzInstruction]
     /// Whether the block runs with SCTLR_EL1.A set, where every misaligned access faults.
     var alignmentChecks: Bool
@@ -621,12 +630,41 @@ struct FuzzBlock: Sendable {
         x = (0..<31).map { _ in Self.interestingValue(&rng) }
         x[Int(FuzzLayout.indexRegister)] = rng.next() % FuzzLayout.indexLimit
         nzcv = (rng.next() & 0xf) << 28
-        v = (0..<64).map { _ in Self.interestingValue(&rng) }
+        v = (0..<64).map { _ in rng.below(2) == 0 ? Self.interestingValue(&rng) : Self.floatingPointLanes(&rng) }
+        fpcr = (rng.next() & 3) << 22
+        for bit: UInt64 in [19, 24, 25, 26] where rng.below(3) == 0 { fpcr |= 1 << bit }
         alignmentChecks = rng.below(4) == 0
         var reach: Int64 = 0
         instructions = []
         for _ in 0..<FuzzPlan.instructionsPerBlock {
             instructions.append(try generator.next(using: &rng, reach: &reach))
+        }
+    }
+
+    /// 64 bits of floating-point lanes (two singles, one double or four halves) drawn from the special values:
+    /// zeros, infinities, quiet and signalling NaNs with payloads, denormals, the largest and smallest normals,
+    /// one and its neighbours, and random bits.
+    static func floatingPointLanes(_ rng: inout SplitMix64) -> UInt64 {
+        let doubles: [UInt64] = [
+            0, 0x8000_0000_0000_0000, 0x7ff0_0000_0000_0000, 0xfff0_0000_0000_0000, 0x7ff8_0000_0000_0000,
+            0x7ff8_0000_0000_1234, 0xfff0_0000_0000_0042, 0x0000_0000_0000_0001, 0x800f_ffff_ffff_ffff,
+            0x0010_0000_0000_0000, 0x7fef_ffff_ffff_ffff, 0x3ff0_0000_0000_0000, 0x3ff0_0000_0000_0001,
+            0xbfe0_0000_0000_0000, 0x4330_0000_0000_0001, 0x43e0_0000_0000_0000,
+        ]
+        let singles: [UInt64] = [
+            0, 0x8000_0000, 0x7f80_0000, 0xff80_0000, 0x7fc0_0000, 0x7fc0_1234, 0xff80_0042, 0x0000_0001,
+            0x807f_ffff, 0x0080_0000, 0x7f7f_ffff, 0x3f80_0000, 0x3f80_0001, 0xbf00_0000, 0x4b00_0001, 0x4f00_0000,
+        ]
+        let halves: [UInt64] = [
+            0, 0x8000, 0x7c00, 0xfc00, 0x7e00, 0x7e12, 0xfc05, 0x0001, 0x83ff, 0x0400, 0x7bff, 0x3c00, 0x3c01, 0xb800,
+        ]
+        func lane(_ table: [UInt64], _ bits: Int) -> UInt64 {
+            rng.below(4) == 0 ? rng.next() & ((1 << UInt64(bits)) &- 1) : table[rng.below(table.count)]
+        }
+        switch rng.below(3) {
+        case 0: return rng.below(4) == 0 ? rng.next() : doubles[rng.below(doubles.count)]
+        case 1: return lane(singles, 32) << 32 | lane(singles, 32)
+        default: return lane(halves, 16) << 48 | lane(halves, 16) << 32 | lane(halves, 16) << 16 | lane(halves, 16)
         }
     }
 
@@ -686,6 +724,7 @@ struct FuzzGuest: Sendable {
             for register in 0..<32 {
                 text += "    .quad \(hex(block.v[2 * register])), \(hex(block.v[2 * register + 1])) /* v\(register) */\n"
             }
+            text += "    .quad \(hex(block.fpcr)), 0 /* fpcr, fpsr */\n"
         }
         text += "\n    .text\n    .balign 4\n"
         for (index, block) in blocks.enumerated() {

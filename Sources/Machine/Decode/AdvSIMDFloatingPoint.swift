@@ -45,10 +45,10 @@ enum AdvSIMDFloatingPoint {
         A64Encoding("FP_2misc_scalar", "01u11110as1000011ooo10nnnnnddddd") { f, _ in
             twoMisc(f, a: f.a, opcode: 0b11000 | f.o, s: 2 + Int(f.s), scalar: true)
         },
-        A64Encoding("FP16_2misc", "0Qu01110a1111001ooooo10nnnnnddddd") { f, _ in
+        A64Encoding("FP16_2misc", "0Qu01110a111100ooooo10nnnnnddddd") { f, _ in
             twoMisc(f, a: f.a, opcode: f.o, s: 1, scalar: false)
         },
-        A64Encoding("FP16_2misc_scalar", "01u11110a1111001ooooo10nnnnnddddd") { f, _ in
+        A64Encoding("FP16_2misc_scalar", "01u11110a111100ooooo10nnnnnddddd") { f, _ in
             twoMisc(f, a: f.a, opcode: f.o, s: 1, scalar: true)
         },
         // Across lanes: FMAXNMV, FMINNMV (01100), FMAXV, FMINV (01111); single with U = 1, half with U = 0
@@ -93,13 +93,14 @@ enum AdvSIMDFloatingPoint {
         A64Encoding("FP_by_element_mul_scalar", "01u11111zzLMmmmm1001H0nnnnnddddd") { f, _ in
             byElement(f, opcode: 0b1001, scalar: true)
         },
-        // Shift by immediate: SCVTF/UCVTF (11100) and FCVTZS/FCVTZU (11111), fixed-point
-        A64Encoding("FP_fixed_vector", "0Qu011110hhhhbbb111oo1nnnnnddddd") { f, _ in
-            fixedPoint(f, scalar: false)
-        },
-        A64Encoding("FP_fixed_scalar", "01u111110hhhhbbb111oo1nnnnnddddd") { f, _ in
-            fixedPoint(f, scalar: true)
-        },
+        // Shift by immediate: SCVTF/UCVTF (11100) and FCVTZS/FCVTZU (11111), fixed-point. One pattern per
+        // element size (immh = 1xxx, 01xx, 001x), since immh = 0000 is the modified-immediate class.
+        A64Encoding("FP_fixed_vector_D", "0Qu0111101hhhbbb111oo1nnnnnddddd") { f, _ in fixedPoint(f, s: 3, scalar: false) },
+        A64Encoding("FP_fixed_vector_S", "0Qu01111001hhbbb111oo1nnnnnddddd") { f, _ in fixedPoint(f, s: 2, scalar: false) },
+        A64Encoding("FP_fixed_vector_H", "0Qu011110001hbbb111oo1nnnnnddddd") { f, _ in fixedPoint(f, s: 1, scalar: false) },
+        A64Encoding("FP_fixed_scalar_D", "01u1111101hhhbbb111oo1nnnnnddddd") { f, _ in fixedPoint(f, s: 3, scalar: true) },
+        A64Encoding("FP_fixed_scalar_S", "01u11111001hhbbb111oo1nnnnnddddd") { f, _ in fixedPoint(f, s: 2, scalar: true) },
+        A64Encoding("FP_fixed_scalar_H", "01u111110001hbbb111oo1nnnnnddddd") { f, _ in fixedPoint(f, s: 1, scalar: true) },
         // FMOV (vector, immediate), half precision
         A64Encoding("FMOV_vector_imm16", "0Q00111100000hhh111111lllllddddd") { f, _ in
             let half = fpImmediate16(f.h << 5 | f.l)
@@ -221,11 +222,10 @@ enum AdvSIMDFloatingPoint {
         return fpOp(code, d: f.d, n: f.n, m: m, s: s, f: base, imm: imm, imm2: UInt64(index))
     }
 
-    private static func fixedPoint(_ f: Fields, scalar: Bool) -> Op? {
-        let s: Int
-        if f.h & 0b1000 != 0 { s = 3 } else if f.h & 0b0100 != 0 { s = 2 } else if f.h & 0b0010 != 0 { s = 1 } else { return nil }
+    private static func fixedPoint(_ f: Fields, s: Int, scalar: Bool) -> Op? {
         if !scalar && s == 3 && f.Q == 0 { return nil }
-        let fractionBits = UInt64((16 << s) - Int(f.h << 3 | f.b))
+        let immhb = Int(f.word.bits(22, 16))
+        let fractionBits = UInt64((16 << s) - immhb)
         let unsigned: UInt8 = f.u == 1 ? FPFlags.unsigned : 0
         let base = flags(f, scalar: scalar)
         switch f.o {

@@ -279,7 +279,7 @@ enum SoftFloat {
         if (infA && !a.sign) || (infB && !signB) { return infinity(false, s) }
         if infA || infB { return infinity(true, s) }
         let rounding = env.rounding
-        if a.type == .zero && b.type == .zero && a.sign == signB { return zero(a.sign, s) }
+        if a.type == .zero && b.type == .zero { return zero(a.sign == signB ? a.sign : rounding == .negInf, s) }
         if a.type == .zero { return round(signB, b.exp, UInt128(b.mant), sticky: false, s, &env, rounding) }
         if b.type == .zero { return round(a.sign, a.exp, UInt128(a.mant), sticky: false, s, &env, rounding) }
         let r = exactSum(a.sign, a.exp, UInt128(a.mant), signB, b.exp, UInt128(b.mant))
@@ -329,6 +329,7 @@ enum SoftFloat {
         if infC || infP { return infinity(true, s) }
         if zeroC && zeroP && c.sign == signP { return zero(c.sign, s) }
         let rounding = env.rounding
+        if zeroC && zeroP { return zero(rounding == .negInf, s) }  // opposite signs: an exact zero sum
         if zeroP { return round(c.sign, c.exp, UInt128(c.mant), sticky: false, s, &env, rounding) }
         let product = UInt128(a.mant) * UInt128(b.mant)
         if zeroC { return round(signP, a.exp + b.exp, product, sticky: false, s, &env, rounding) }
