@@ -100,7 +100,12 @@ enum AdvSIMDFloatingPoint {
         A64Encoding("FP_fixed_vector_H", "0Qu011110001hbbb111oo1nnnnnddddd") { f, _ in fixedPoint(f, s: 1, scalar: false) },
         A64Encoding("FP_fixed_scalar_D", "01u1111101hhhbbb111oo1nnnnnddddd") { f, _ in fixedPoint(f, s: 3, scalar: true) },
         A64Encoding("FP_fixed_scalar_S", "01u11111001hhbbb111oo1nnnnnddddd") { f, _ in fixedPoint(f, s: 2, scalar: true) },
-        A64Encoding("FP_fixed_scalar_H", "01u111110001hbbb111oo1nnnnnddddd") { f, _ in fixedPoint(f, s: 1, scalar: true) },
+        // Not fuzzed: QEMU 7.2 writes FCVTZS Hd, Hn, #fbits's 16-bit result sign-extended to 32 bits, where the
+        // Arm ARM (V[d] = result, esize = datasize = 16) zero-extends it; the differential test would report
+        // QEMU's bug. emud follows the architecture.
+        A64Encoding("FP_fixed_scalar_H", "01u111110001hbbb111oo1nnnnnddddd", fuzz: false) { f, _ in
+            fixedPoint(f, s: 1, scalar: true)
+        },
         // FMOV (vector, immediate), half precision
         A64Encoding("FMOV_vector_imm16", "0Q00111100000hhh111111lllllddddd") { f, _ in
             let half = fpImmediate16(f.h << 5 | f.l)
