@@ -124,14 +124,12 @@ extension DifferentialFuzzTests {
                                        "emud did not run \(elf.path) to its end (\(emud.ending)):\n\(emudText.suffix(2000))\(emudErrors)")
         let disassembly = await tools.disassembly(of: elf)["verdict_words"] ?? []
 
-        var expected = 0, known: [String: Int] = [:], findings: [String] = []
+        var known: [String: Int] = [:], findings: [String] = []
         for (index, word) in probe.words.enumerated() {
             let qemuUndefined = qemuResults[index] == "00", emudUndefined = emudResults[index] == "00"
             guard qemuUndefined != emudUndefined else { continue }
             let assembly = index < disassembly.count ? disassembly[index] : "?"
-            if emudUndefined && VerdictProbe.isFloatingPoint(word, assembly: assembly) {
-                expected += 1
-            } else if let difference = VerdictProbe.knownDifferences.first(where: {
+            if let difference = VerdictProbe.knownDifferences.first(where: {
                 $0.emudUndefined == emudUndefined && $0.matches(word)
             }) {
                 known[difference.name, default: 0] += 1
@@ -157,7 +155,6 @@ extension DifferentialFuzzTests {
         let seconds = String(format: "%.1f", Date().timeIntervalSince(started))
         print("undefined verdicts: \(probe.words.count) words (\(VerdictProbe.wordsPerClass) from each of "
             + "\(VerdictProbe.classes.count) encoding classes), \(undefined) UNDEFINED under QEMU; "
-            + "\(expected) floating-point words UNDEFINED only under emud (expected: emud has no FP yet); "
             + "known differences \(known.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }); "
             + "\(findings.count) new disagreements; \(seconds) s")
     }
@@ -169,9 +166,6 @@ extension DifferentialFuzzTests {
 /// The verdict compared is only "UNDEFINED (exception class 0 at the word itself) or not"; which
 /// other exception a defined word takes at EL0 is left to the block test and the guest programs.
 /// Expected differences:
-/// - floating point: emud implements no FP yet (ID_AA64PFR0_EL1.FP says so), so FP arithmetic,
-///   conversions and moves, AdvSIMD FP operations and FPCR/FPSR accesses are UNDEFINED under emud
-///   by design until the issue that adds FP; they are recognised by objdump's mnemonic and counted.
 /// - `knownDifferences`: disagreements found by this test and reported, kept here so that the
 ///   test passes while they are open and still catches every new one.
 struct VerdictProbe {
@@ -299,17 +293,6 @@ struct VerdictProbe {
         if word & 0x7e00_0000 == 0x3400_0000 { return word & ~(0x7ffff << 5) | 1 << 5 } // CBZ, CBNZ: imm19
         if word & 0x7e00_0000 == 0x3600_0000 { return word & ~(0x3fff << 5) | 1 << 5 } // TBZ, TBNZ: imm14
         return word
-    }
-
-    /// Floating point as emud does not have it yet: objdump's mnemonic names an FP operation
-    /// (f..., bf... and the int-to-FP conversions in the SIMD&FP class) or the word accesses
-    /// FPCR or FPSR.
-    static func isFloatingPoint(_ word: UInt32, assembly: String) -> Bool {
-        let words = assembly.lowercased().split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" })
-        guard let mnemonic = words.first else { return false }
-        if mnemonic == "mrs" || mnemonic == "msr" { return words.contains("fpcr") || words.contains("fpsr") }
-        guard word >> 25 & 0b0111 == 0b0111 else { return false }
-        return mnemonic.hasPrefix("f") || mnemonic.hasPrefix("bf") || mnemonic == "scvtf" || mnemonic == "ucvtf"
     }
 
     /// The guest: verdict.c and the runtime, and the words (in .text, so that objdump lists them).
