@@ -291,3 +291,36 @@ private func armBits(_ f: Float) -> UInt64 { f.isNaN ? 0x7fc0_0000 : UInt64(f.bi
         #expect(e.flags == FPSRBit.ixc)
     }
 }
+
+@Suite struct FPOpEncodingTests {
+    @Test func fpOpRawValuesAreCaseIndices() {
+        // executeFP turns Op.a back into an FPOp with a bit cast, which relies on this.
+        #expect(FPOp(rawValue: 0) == .add)
+        #expect(FPOp(rawValue: FPOp.last.rawValue) == .lengthen)
+        #expect(FPOp(rawValue: FPOp.last.rawValue + 1) == nil)
+    }
+
+    // Encodings from GNU as (-march=armv8.2-a+fp16).
+    @Test(arguments: [
+        0x1e61_c020 as UInt32,   // fsqrt d0, d1
+        0x1e20_4020,             // fmov s0, s1
+        0x1ee0_4020,             // fmov h0, h1
+        0x9e78_0020,             // fcvtzs x0, d1
+        0x1e62_0020,             // scvtf d0, w1
+        0x0e22_d420,             // fadd v0.2s, v1.2s, v2.2s
+        0x4ee1_d820,             // frecpe v0.2d, v1.2d
+        0x4e61_d820,             // scvtf v0.2d, v1.2d
+    ])
+    func floatingPointEncodingsDecodeToFPOps(word: UInt32) {
+        #expect(A64Decoder.decode(word, pc: 0).code == .fp)
+    }
+
+    @Test(arguments: [
+        0x1ea2_2820 as UInt32,   // fadd with ftype = 10 (unallocated)
+        0x1e7e_0020,             // fjcvtzs w0, d1 (Armv8.3, not on Cortex-A76)
+        0x0e61_d820,             // scvtf v0.1d, v1.1d (64-bit lanes need Q = 1)
+    ])
+    func reservedFloatingPointEncodingsAreUndefined(word: UInt32) {
+        #expect(A64Decoder.decode(word, pc: 0).code == .undefined)
+    }
+}

@@ -680,7 +680,7 @@ enum SoftFloat {
             resultFraction = 1 << 50 | resultFraction >> 2
             resultExp = 0
         }
-        return zero(a.sign, s) | UInt64(resultExp) << UInt64(f) | resultFraction >> UInt64(52 - f)
+        return zero(a.sign, s) | UInt64(truncatingIfNeeded: resultExp) << UInt64(f) | resultFraction >> UInt64(52 - f)
     }
 
     /// FPRSqrtEstimate (FRSQRTE).
@@ -709,7 +709,7 @@ enum SoftFloat {
         let base = s == 1 ? 44 : s == 2 ? 380 : 3068
         let resultExp = (base - exp) >> 1  // base - exp > 0: DIV is a shift
         let estimate = reciprocalSquareRootEstimate(scaled)
-        return UInt64(resultExp) << UInt64(f) | UInt64(estimate & 0xff) << UInt64(f - 8)
+        return UInt64(truncatingIfNeeded: resultExp) << UInt64(f) | UInt64(estimate & 0xff) << UInt64(f - 8)
     }
 
     /// FPRecpX (FRECPX).
