@@ -83,10 +83,17 @@ struct DifferentialFuzzTests {
         if failures.isEmpty {
             try? FileManager.default.removeItem(at: work)
         }
+        // Blocks with floating-point instructions (each also starts from a random FPCR and reports FPSR).
+        let fpEncodings = Set((FloatingPoint.encodings + AdvSIMDFloatingPoint.encodings).map(\.name))
+        let fpBlocks = blocks.filter { $0.instructions.contains { fpEncodings.contains($0.encoding) } }.count
+        if plan.blockCount >= FuzzPlan.defaultBlockCount {
+            #expect(fpBlocks >= 200, "only \(fpBlocks) of \(blocks.count) blocks have floating-point instructions")
+        }
         let seconds = String(format: "%.1f", Date().timeIntervalSince(started))
         print("differential fuzz: \(blocks.count) blocks from seed \(hex(plan.firstSeed)) in \(guests.count) guests, "
             + "\(generator.instructionCount) instructions from \(generator.usedEncodingCount) encodings, "
             + "v0-v31 \(simd ? "included" : "left out (emud has no SIMD&FP loads yet)"), "
+            + "\(fpBlocks) blocks with FP instructions (random FPCR, FPSR compared), "
             + "\(failures.count) failing blocks, \(seconds) s")
     }
 }
@@ -117,14 +124,12 @@ extension DifferentialFuzzTests {
                                        "emud did not run \(elf.path) to its end (\(emud.ending)):\n\(emudText.suffix(2000))\(emudErrors)")
         let disassembly = await tools.disassembly(of: elf)["verdict_words"] ?? []
 
-        var expected = 0, known: [String: Int] = [:], findings: [String] = []
+        var known: [String: Int] = [:], findings: [String] = []
         for (index, word) in probe.words.enumerated() {
             let qemuUndefined = qemuResults[index] == "00", emudUndefined = emudResults[index] == "00"
             guard qemuUndefined != emudUndefined else { continue }
             let assembly = index < disassembly.count ? disassembly[index] : "?"
-            if emudUndefined && VerdictProbe.isFloatingPoint(word, assembly: assembly) {
-                expected += 1
-            } else if let difference = VerdictProbe.knownDifferences.first(where: {
+            if let difference = VerdictProbe.knownDifferences.first(where: {
                 $0.emudUndefined == emudUndefined && $0.matches(word)
             }) {
                 known[difference.name, default: 0] += 1
@@ -151,7 +156,6 @@ extension DifferentialFuzzTests {
         let drawn = VerdictProbe.sweepChunk.map { "part \($0) of the AdvSIMD and FP sweep" }
             ?? "\(VerdictProbe.wordsPerClass) from each of \(VerdictProbe.classes.count) encoding classes"
         print("undefined verdicts: \(probe.words.count) words (\(drawn)), \(undefined) UNDEFINED under QEMU; "
-            + "\(expected) floating-point words UNDEFINED only under emud (expected: emud has no FP yet); "
             + "known differences \(known.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }); "
             + "\(findings.count) new disagreements; \(seconds) s")
     }
@@ -163,9 +167,6 @@ extension DifferentialFuzzTests {
 /// The verdict compared is only "UNDEFINED (exception class 0 at the word itself) or not"; which
 /// other exception a defined word takes at EL0 is left to the block test and the guest programs.
 /// Expected differences:
-/// - floating point: emud implements no FP yet (ID_AA64PFR0_EL1.FP says so), so FP arithmetic,
-///   conversions and moves, AdvSIMD FP operations and FPCR/FPSR accesses are UNDEFINED under emud
-///   by design until the issue that adds FP; they are recognised by objdump's mnemonic and counted.
 /// - `knownDifferences`: disagreements found by this test and reported, kept here so that the
 ///   test passes while they are open and still catches every new one.
 struct VerdictProbe {
@@ -301,17 +302,6 @@ struct VerdictProbe {
         if word & 0x7e00_0000 == 0x3400_0000 { return word & ~(0x7ffff << 5) | 1 << 5 } // CBZ, CBNZ: imm19
         if word & 0x7e00_0000 == 0x3600_0000 { return word & ~(0x3fff << 5) | 1 << 5 } // TBZ, TBNZ: imm14
         return word
-    }
-
-    /// Floating point as emud does not have it yet: objdump's mnemonic names an FP operation
-    /// (f..., bf... and the int-to-FP conversions in the SIMD&FP class) or the word accesses
-    /// FPCR or FPSR.
-    static func isFloatingPoint(_ word: UInt32, assembly: String) -> Bool {
-        let words = assembly.lowercased().split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" })
-        guard let mnemonic = words.first else { return false }
-        if mnemonic == "mrs" || mnemonic == "msr" { return words.contains("fpcr") || words.contains("fpsr") }
-        guard word >> 25 & 0b0111 == 0b0111 else { return false }
-        return mnemonic.hasPrefix("f") || mnemonic.hasPrefix("bf") || mnemonic == "scvtf" || mnemonic == "ucvtf"
     }
 
     /// The guest: verdict.c and the runtime, and the words (in .text, so that objdump lists them).
@@ -620,6 +610,8 @@ struct FuzzBlock: Sendable {
     var nzcv: UInt64
     /// v0...v31, low half then high half.
     var v: [UInt64]
+    /// FPCR for the block: random rounding mode, FZ, FZ16, DN and AHP.
+    var fpcr: UInt64
     var instructions: [FuzzInstruction]
     /// Whether the block runs with SCTLR_EL1.A set, where every misaligned access faults.
     var alignmentChecks: Bool
@@ -630,12 +622,41 @@ struct FuzzBlock: Sendable {
         x = (0..<31).map { _ in Self.interestingValue(&rng) }
         x[Int(FuzzLayout.indexRegister)] = rng.next() % FuzzLayout.indexLimit
         nzcv = (rng.next() & 0xf) << 28
-        v = (0..<64).map { _ in Self.interestingValue(&rng) }
+        v = (0..<64).map { _ in rng.below(2) == 0 ? Self.interestingValue(&rng) : Self.floatingPointLanes(&rng) }
+        fpcr = (rng.next() & 3) << 22
+        for bit: UInt64 in [19, 24, 25, 26] where rng.below(3) == 0 { fpcr |= 1 << bit }
         alignmentChecks = rng.below(4) == 0
         var reach: Int64 = 0
         instructions = []
         for _ in 0..<FuzzPlan.instructionsPerBlock {
             instructions.append(try generator.next(using: &rng, reach: &reach))
+        }
+    }
+
+    /// 64 bits of floating-point lanes (two singles, one double or four halves) drawn from the special values:
+    /// zeros, infinities, quiet and signalling NaNs with payloads, denormals, the largest and smallest normals,
+    /// one and its neighbours, and random bits.
+    static func floatingPointLanes(_ rng: inout SplitMix64) -> UInt64 {
+        let doubles: [UInt64] = [
+            0, 0x8000_0000_0000_0000, 0x7ff0_0000_0000_0000, 0xfff0_0000_0000_0000, 0x7ff8_0000_0000_0000,
+            0x7ff8_0000_0000_1234, 0xfff0_0000_0000_0042, 0x0000_0000_0000_0001, 0x800f_ffff_ffff_ffff,
+            0x0010_0000_0000_0000, 0x7fef_ffff_ffff_ffff, 0x3ff0_0000_0000_0000, 0x3ff0_0000_0000_0001,
+            0xbfe0_0000_0000_0000, 0x4330_0000_0000_0001, 0x43e0_0000_0000_0000,
+        ]
+        let singles: [UInt64] = [
+            0, 0x8000_0000, 0x7f80_0000, 0xff80_0000, 0x7fc0_0000, 0x7fc0_1234, 0xff80_0042, 0x0000_0001,
+            0x807f_ffff, 0x0080_0000, 0x7f7f_ffff, 0x3f80_0000, 0x3f80_0001, 0xbf00_0000, 0x4b00_0001, 0x4f00_0000,
+        ]
+        let halves: [UInt64] = [
+            0, 0x8000, 0x7c00, 0xfc00, 0x7e00, 0x7e12, 0xfc05, 0x0001, 0x83ff, 0x0400, 0x7bff, 0x3c00, 0x3c01, 0xb800,
+        ]
+        func lane(_ table: [UInt64], _ bits: Int) -> UInt64 {
+            rng.below(4) == 0 ? rng.next() & ((1 << UInt64(bits)) &- 1) : table[rng.below(table.count)]
+        }
+        switch rng.below(3) {
+        case 0: return rng.below(4) == 0 ? rng.next() : doubles[rng.below(doubles.count)]
+        case 1: return lane(singles, 32) << 32 | lane(singles, 32)
+        default: return lane(halves, 16) << 48 | lane(halves, 16) << 32 | lane(halves, 16) << 16 | lane(halves, 16)
         }
     }
 
@@ -695,6 +716,7 @@ struct FuzzGuest: Sendable {
             for register in 0..<32 {
                 text += "    .quad \(hex(block.v[2 * register])), \(hex(block.v[2 * register + 1])) /* v\(register) */\n"
             }
+            text += "    .quad \(hex(block.fpcr)), 0 /* fpcr, fpsr */\n"
         }
         text += "\n    .text\n    .balign 4\n"
         for (index, block) in blocks.enumerated() {

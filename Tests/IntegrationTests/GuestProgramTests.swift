@@ -10,7 +10,8 @@ import Testing
 /// fails instead of silently dropping out. Keep in step with PROGRAMS in that Makefile.
 let guestPrograms = [
     "arith", "int128", "bits", "crc32", "sort", "recursion", "format", "sha256", "interp",
-    "matmul", "sieve", "bignum", "hashtable", "strings", "simd", "loadstore", "svc",
+    "matmul", "sieve", "bignum", "hashtable", "strings", "fp", "fpspecial", "fpnumeric", "fpconvert", "simd",
+    "loadstore", "svc",
     "undef", "dabort", "brk", "align", "fptrap", "timer", "atomics", "selfmod", "el0", "sysregs",
     "uart", "exitcode", "psci", "semihost", "mmu", "mmu-granules", "crypto", "simdint",
 ]

@@ -353,7 +353,6 @@ extension TestCPU {
         0x0ee2_8420 as UInt32,   // add v0.1d, v1.1d, v2.1d (64-bit lanes need Q = 1)
         0x0e08_0c20,             // dup v0.1d, x1
         0x0c40_8c20,             // ld2 {v0.1d, v1.1d}, [x1]
-        0x0e22_d420,             // fadd v0.2s, v1.2s, v2.2s (FP arithmetic is not implemented)
         0x5ea2_8420,             // add s0, s1, s2 (scalar ADD exists only for D)
         0x2f00_f400,             // fmov v0.1d, #imm (op = 1, cmode = 1111 needs Q = 1)
     ])
@@ -362,6 +361,27 @@ extension TestCPU {
         t[x: 1] = TestCPU.scratch
         t.run([word])
         #expect(t.tookUndefined)
+    }
+
+    @Test func faddAddsTwoSingleLanesAndZeroesTheUpperHalf() {
+        // Expected sums from the host's IEEE single-precision addition (round to nearest even, as FPCR = 0 asks).
+        let t = TestCPU()
+        let a: [Float] = [1.5, -2.25], b: [Float] = [0.1, 1e-30]
+        func pack(_ f: [Float]) -> UInt64 { UInt64(f[1].bitPattern) << 32 | UInt64(f[0].bitPattern) }
+        t[v: 0] = (.max, .max)
+        t[v: 1] = (0xdead, pack(a)); t[v: 2] = (0xbeef, pack(b))
+        t.run([0x0e22_d420])                                   // fadd v0.2s, v1.2s, v2.2s
+        #expect(t[v: 0] == (0, pack([a[0] + b[0], a[1] + b[1]])))
+        #expect(t.state.fpsr == 0x10)                          // IXC: 1.5 + 0.1 is inexact in single precision
+    }
+
+    @Test func fmaddScalarDoubleIsFused() {
+        // Expected value from the host's fused multiply-add (Double.addingProduct).
+        let t = TestCPU()
+        let n = 1.0 + 0x1p-30, m = 1.0 - 0x1p-30, a = -1.0
+        t[v: 1] = (7, n.bitPattern); t[v: 2] = (7, m.bitPattern); t[v: 3] = (7, a.bitPattern)
+        t.run([0x1f42_0c20])                                   // fmadd d0, d1, d2, d3
+        #expect(t[v: 0] == (0, a.addingProduct(n, m).bitPattern))
     }
 
     @Test func simdOpRawValuesAreCaseIndices() {

@@ -123,10 +123,10 @@ public enum SysReg {
 /// Cortex-A76 family with only what the interpreter really does. The one place these values live; the FP and MMU
 /// work will change them.
 enum IDRegisters {
-    /// ID_AA64PFR0_EL1: EL0 and EL1 in AArch64 only (no EL2/EL3); FP and AdvSIMD (bits 23:16 = 0xFF) reported
-    /// as not implemented, because FP arithmetic and most of AdvSIMD are not (the integer subset gcc emits is);
-    /// the GIC is memory-mapped only (no system-register interface).
-    static let aa64pfr0: UInt64 = 0x0000_0000_00FF_0011
+    /// ID_AA64PFR0_EL1: EL0 and EL1 in AArch64 only (no EL2/EL3); FP and AdvSIMD with half precision
+    /// (bits 19:16 and 23:20 = 1, as Cortex-A76 and QEMU's -cpu cortex-a76 report); the GIC is memory-mapped only
+    /// (no system-register interface).
+    static let aa64pfr0: UInt64 = 0x0000_0000_0011_0011
     static let aa64pfr1: UInt64 = 0
     /// ID_AA64DFR0_EL1: debug architecture Armv8.0 (DebugVer 6); no PMU, no breakpoints or watchpoints for the guest.
     static let aa64dfr0: UInt64 = 0x0000_0000_0000_0006

@@ -59,7 +59,9 @@ public enum A64Decoder {
     /// Every encoding emud implements, grouped by the Arm ARM's sections.
     public static let table: [A64Encoding] =
         DataProcessingImmediate.encodings + BranchesExceptionsSystem.encodings + LoadStore.encodings
-        + DataProcessingRegister.encodings + SIMDLoadStore.encodings + AdvSIMD.encodings + Crypto.encodings
+        + DataProcessingRegister.encodings + SIMDLoadStore.encodings
+        // Floating point before the integer AdvSIMD table: its patterns fix the bits that make an encoding FP.
+        + FloatingPoint.encodings + AdvSIMDFloatingPoint.encodings + AdvSIMD.encodings + Crypto.encodings
 
     /// The table bucketed by encoding group so a lookup only scans its own section.
     private static let buckets: [[A64Encoding]] = {

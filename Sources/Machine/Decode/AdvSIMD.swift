@@ -1,8 +1,8 @@
 // Arm ARM C4.1.5/C4.1.8: Data Processing -- Scalar Floating-Point and Advanced SIMD (integer subset).
 //
-// Everything here decodes to `.simd` (executed by `VCPU.executeSIMD`), except the FMOV forms between general
-// and vector registers, which have their own op codes. FP arithmetic, conversions and compares are not
-// implemented: they stay unmatched or their handler returns nil, and raise Undefined Instruction.
+// Everything here decodes to `.simd` (executed by `VCPU.executeSIMD`). The floating-point encodings, scalar
+// and vector, are in Decode/FloatingPoint.swift and Decode/AdvSIMDFloatingPoint.swift, which the decoder
+// tries first.
 
 /// The operation of an `.simd` op, kept in `Op.a`.
 ///
@@ -225,39 +225,6 @@ enum AdvSIMD {
         },
         A64Encoding("SIMD_scalar_3same", "01u11110zz1mmmmmooooo1nnnnnddddd") { f, _ in
             threeSame(f, scalar: true)
-        },
-        // Conversion between floating-point and integer: only the FMOV bit moves
-        A64Encoding("FMOV_general", "z0011110tt1rrooo000000nnnnnddddd") { f, _ in
-            let form: Int
-            switch (f.z, f.t, f.r) {
-            case (0, 0, 0): form = 0     // Wd <-> Sn
-            case (1, 1, 0): form = 1     // Xd <-> Dn
-            case (1, 2, 1): form = 2     // Xd <-> Vn.D[1]
-            default: return nil
-            }
-            switch f.o {
-            case 6: return Op(.fmovToGeneral, d: wz(f.d), n: Int(f.n), s: form)
-            case 7: return Op(.fmovFromGeneral, d: Int(f.d), n: rz(f.n), s: form)
-            default: return nil
-            }
-        },
-        // Floating-point data-processing (1 source): FMOV (register)
-        A64Encoding("FMOV_register", "00011110tt100000010000nnnnnddddd") { f, _ in
-            if f.t > 1 { return nil }
-            return simd(.dup, d: f.d, n: f.n, s: 2 + Int(f.t), f: SIMDFlags.scalar)
-        },
-        // Floating-point immediate: FMOV (scalar, immediate)
-        A64Encoding("FMOV_scalar_imm", "00011110tt1iiiiiiii10000000ddddd") { f, _ in
-            switch f.t {
-            case 0: return simd(.movi, d: f.d, n: 0, s: 2, f: SIMDFlags.scalar, imm: fpImmediate32(f.i))
-            case 1: return simd(.movi, d: f.d, n: 0, s: 3, f: SIMDFlags.scalar, imm: fpImmediate64(f.i))
-            default: return nil
-            }
-        },
-        // Floating-point conditional select
-        A64Encoding("FCSEL", "00011110tt1mmmmmcccc11nnnnnddddd") { f, _ in
-            if f.t > 1 { return nil }
-            return simd(.fcsel, d: f.d, n: f.n, m: f.m, s: 2 + Int(f.t), f: SIMDFlags.scalar, imm: UInt64(f.c))
         },
     ]
 

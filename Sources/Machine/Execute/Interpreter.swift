@@ -311,6 +311,8 @@ extension VCPU {
                 }
             case .fmovToGeneral, .fmovFromGeneral, .simd:
                 executeSIMD(op)
+            case .fp:
+                executeFP(op)
             }
             if H.memory && port.accessCount > 0 && memoryHooksTo > memoryHooksFrom {
                 let hooks = cache.hooks

@@ -126,6 +126,7 @@ public enum OpCode: UInt16 {
     case fmovToGeneral      // d = X, n = V; s = 0 (32-bit lo), 1 (64-bit lo), 2 (64-bit hi)
     case fmovFromGeneral    // d = V, n = X; s as above
     case simd               // a = SIMDOp, s = esize log2, f = SIMDFlags; imm = immediate
+    case fp                 // a = FPOp, s = log2 of the FP size, f = FPFlags (Decode/FloatingPoint.swift)
     // Specialised forms of the above (see `Op.specialized()`), same fields.
     case addReg64, addReg32, subReg64, subReg32, subsReg64, subsReg32, subsImm64, subsImm32, movReg64, movReg32
     case ldr64, ldr32, ldrb, str64, str32, ldr64Reg, ldr32Reg

@@ -11,9 +11,11 @@
  * -mgeneral-regs-only, so no caller keeps anything in v8..v15 across fuzz_enter.
  */
 
-/* struct fuzz_state: x0..x30 at 0, nzcv at 248, v0..v31 (16 bytes each) at 256. */
+/* struct fuzz_state: x0..x30 at 0, nzcv at 248, v0..v31 (16 bytes each) at 256, fpcr at 768, fpsr at 776. */
 #define STATE_NZCV 248
 #define STATE_V 256
+#define STATE_FPCR 768
+#define STATE_FPSR 776
 #define FRAME 96
 
     .text
@@ -52,6 +54,9 @@ fuzz_enter:
     ldp     q26, q27, [x1], #32
     ldp     q28, q29, [x1], #32
     ldp     q30, q31, [x1], #32
+    ldr     x2, [x0, #STATE_FPCR]
+    msr     fpcr, x2
+    msr     fpsr, xzr
 #endif
     ldp     x2, x3, [x0, #16]
     ldp     x4, x5, [x0, #32]
@@ -112,6 +117,9 @@ fuzz_exit:
     stp     q26, q27, [x1], #32
     stp     q28, q29, [x1], #32
     stp     q30, q31, [x1], #32
+    mrs     x2, fpsr
+    str     x2, [x0, #STATE_FPSR]
+    msr     fpcr, xzr
 #endif
     ldp     x19, x20, [sp, #16]
     ldp     x21, x22, [sp, #32]

@@ -25,6 +25,8 @@ struct fuzz_state {
     uint64_t x[31];
     uint64_t nzcv; /* as MRS NZCV reads it: N Z C V in bits 31:28 */
     uint64_t v[32][2]; /* low half, high half */
+    uint64_t fpcr;     /* loaded before the block (FUZZ_SIMD) */
+    uint64_t fpsr;     /* saved after it; starts at zero */
 };
 
 struct fuzz_block {
@@ -105,6 +107,7 @@ int main(void)
         for (int r = 0; r < 32; r++)
             printf("v%02d %016lx%016lx\n", r, (unsigned long)fuzz_saved.v[r][1],
                    (unsigned long)fuzz_saved.v[r][0]);
+        printf("fpcr %08lx fpsr %08lx\n", (unsigned long)block->state->fpcr, (unsigned long)fuzz_saved.fpsr);
 #endif
         /* Offsets from the start of the buffer, so the lines do not depend on where it is. */
         for (uint64_t i = 0; i < count; i++)
