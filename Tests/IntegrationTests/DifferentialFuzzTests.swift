@@ -8,7 +8,8 @@
 // table this file generates; after it, it prints them all and every scratch word that changed.
 // Synchronous exceptions inside a block are printed and the instruction skipped, so faults are
 // compared too; a quarter of the blocks run with alignment checking on (SCTLR_EL1.A) to have more
-// of them.
+// of them, and an independent quarter with the MMU on (identity map, the scratch page the blocks address
+// backed by another physical page).
 //
 // A second test compares only whether an instruction is UNDEFINED: words drawn from the
 // architecture's top-level encoding classes (not from emud's table, which could never show emud
@@ -89,11 +90,15 @@ struct DifferentialFuzzTests {
         if plan.blockCount >= FuzzPlan.defaultBlockCount {
             #expect(fpBlocks >= 200, "only \(fpBlocks) of \(blocks.count) blocks have floating-point instructions")
         }
+        let mmuBlocks = blocks.filter(\.mmu).count
+        if plan.blockCount >= FuzzPlan.defaultBlockCount {
+            #expect(mmuBlocks >= blocks.count / 8, "only \(mmuBlocks) of \(blocks.count) blocks run with the MMU on")
+        }
         let seconds = String(format: "%.1f", Date().timeIntervalSince(started))
         print("differential fuzz: \(blocks.count) blocks from seed \(hex(plan.firstSeed)) in \(guests.count) guests, "
             + "\(generator.instructionCount) instructions from \(generator.usedEncodingCount) encodings, "
             + "v0-v31 \(simd ? "included" : "left out (emud has no SIMD&FP loads yet)"), "
-            + "\(fpBlocks) blocks with FP instructions (random FPCR, FPSR compared), "
+            + "\(fpBlocks) blocks with FP instructions (random FPCR, FPSR compared), \(mmuBlocks) with the MMU on, "
             + "\(failures.count) failing blocks, \(seconds) s")
     }
 }
@@ -615,6 +620,9 @@ struct FuzzBlock: Sendable {
     var instructions: [FuzzInstruction]
     /// Whether the block runs with SCTLR_EL1.A set, where every misaligned access faults.
     var alignmentChecks: Bool
+    /// Whether the block runs with the MMU on (harness.c's FUZZ_MMU: identity map with the scratch page at x28
+    /// backed elsewhere): a quarter of the blocks, chosen from the seed apart from the instruction stream.
+    var mmu: Bool
 
     init(seed: UInt64, generator: inout InstructionGenerator) throws {
         self.seed = seed
@@ -626,6 +634,8 @@ struct FuzzBlock: Sendable {
         fpcr = (rng.next() & 3) << 22
         for bit: UInt64 in [19, 24, 25, 26] where rng.below(3) == 0 { fpcr |= 1 << bit }
         alignmentChecks = rng.below(4) == 0
+        var mmuChoice = SplitMix64(state: seed ^ 0x6d6d_7500_6d6d_7500)
+        mmu = mmuChoice.below(4) == 0
         var reach: Int64 = 0
         instructions = []
         for _ in 0..<FuzzPlan.instructionsPerBlock {
@@ -702,7 +712,7 @@ struct FuzzGuest: Sendable {
 
             """
         for index in blocks.indices {
-            let flags = blocks[index].alignmentChecks ? 1 : 0 // FUZZ_ALIGNMENT_CHECKS
+            let flags = (blocks[index].alignmentChecks ? 1 : 0) | (blocks[index].mmu ? 2 : 0) // FUZZ_ALIGNMENT_CHECKS, FUZZ_MMU
             text += "    .quad \(hex(blocks[index].seed)), \(flags), fuzz_state_\(index), fuzz_code_\(index), fuzz_end_\(index)\n"
         }
         for (index, block) in blocks.enumerated() {
@@ -798,7 +808,7 @@ struct FuzzGuest: Sendable {
     func report(block index: Int, expected: [Substring], actual: [Substring], disassembly: [String]) -> String {
         let block = blocks[index]
         var text = "block \(firstBlock + index) differs (seed \(hex(block.seed))"
-            + (block.alignmentChecks ? ", alignment checks on" : "") + "); replay it with "
+            + (block.alignmentChecks ? ", alignment checks on" : "") + (block.mmu ? ", MMU on" : "") + "); replay it with "
             + "EMUD_FUZZ_SEED=\(hex(block.seed)) EMUD_FUZZ_BLOCKS=1\n"
         let first = zip(expected, actual).enumerated().first { $0.element.0 != $0.element.1 }?.offset
             ?? min(expected.count, actual.count)

@@ -31,7 +31,7 @@ struct fuzz_state {
 
 struct fuzz_block {
     uint64_t seed;
-    uint64_t flags; /* FUZZ_ALIGNMENT_CHECKS */
+    uint64_t flags; /* FUZZ_ALIGNMENT_CHECKS, FUZZ_MMU */
     const struct fuzz_state *state;
     const uint32_t *code;
     const uint32_t *end; /* the `b fuzz_exit` that closes the block */
@@ -40,6 +40,10 @@ struct fuzz_block {
 /* Run the block with SCTLR_EL1.A set, so that every misaligned access faults. */
 #define FUZZ_ALIGNMENT_CHECKS 1
 #define SCTLR_A (1u << 1)
+/* Fill, run and print the block with the MMU on: RAM identity-mapped (2 MiB blocks, 4 KiB pages around
+ * the middle of the scratch buffer, where x28 points), except that the scratch page at x28 is backed by
+ * another physical page, so every access the block makes there goes through a real translation. */
+#define FUZZ_MMU 2
 
 extern const struct fuzz_block fuzz_blocks[];
 extern const uint64_t fuzz_block_count;
@@ -50,6 +54,40 @@ void fuzz_enter(const struct fuzz_state *state, const uint32_t *code);
 struct fuzz_state fuzz_saved __attribute__((aligned(16))); /* STP Q with SCTLR_EL1.A set */
 
 uint8_t fuzz_scratch[SCRATCH_SIZE] __attribute__((aligned(4096)));
+
+static uint64_t mmu_l1[512] __attribute__((aligned(4096)));
+static uint64_t mmu_l2[512] __attribute__((aligned(4096)));
+static uint64_t mmu_l3[512] __attribute__((aligned(4096)));
+static uint8_t mmu_shadow[4096] __attribute__((aligned(4096)));
+
+/* The tables for FUZZ_MMU blocks (see above); built once. */
+static void mmu_build(void)
+{
+    const uint64_t normal = (3ULL << 8) | (1ULL << 10);                 /* MAIR index 0, inner shareable, AF */
+    const uint64_t device = (1ULL << 2) | (1ULL << 10) | (3ULL << 53);  /* MAIR index 1, AF, PXN, UXN */
+    const uint64_t ram = 0x40000000ULL;
+    mmu_l1[0] = 0 | device | 1;
+    mmu_l1[1] = (uint64_t)mmu_l2 | 3;
+    for (uint64_t i = 0; i < 512; i++)
+        mmu_l2[i] = (ram + (i << 21)) | normal | 1;
+    uint64_t middle = (uint64_t)fuzz_scratch + SCRATCH_SIZE / 2;
+    uint64_t region = middle & ~((1ULL << 21) - 1);
+    for (uint64_t i = 0; i < 512; i++)
+        mmu_l3[i] = (region + (i << 12)) | normal | 3;
+    mmu_l3[(middle >> 12) & 511] = (uint64_t)mmu_shadow | normal | 3;
+    mmu_l2[(region >> 21) & 511] = (uint64_t)mmu_l3 | 3;
+    SYSREG_WRITE(mair_el1, 0xffULL);
+    SYSREG_WRITE(tcr_el1, 25ULL | (1ULL << 8) | (1ULL << 10) | (3ULL << 12) | (1ULL << 23) | (2ULL << 32));
+    SYSREG_WRITE(ttbr0_el1, (uint64_t)mmu_l1);
+    __asm__ volatile("dsb ish\n\ttlbi vmalle1\n\tdsb ish\n\tisb" ::: "memory");
+}
+
+static void mmu_switch(int on)
+{
+    uint64_t sctlr = SYSREG_READ(sctlr_el1);
+    SYSREG_WRITE(sctlr_el1, on ? sctlr | 1 : sctlr & ~1ULL);
+    __asm__ volatile("isb\n\ttlbi vmalle1\n\tdsb ish\n\tisb" ::: "memory");
+}
 
 /* The block running now, for the exception handler; null outside blocks. */
 static const struct fuzz_block *volatile running;
@@ -84,12 +122,15 @@ int main(void)
 {
     uint64_t *words = (uint64_t *)fuzz_scratch;
     const uint64_t count = SCRATCH_SIZE / 8;
+    mmu_build();
     for (uint64_t b = 0; b < fuzz_block_count; b++) {
         const struct fuzz_block *block = &fuzz_blocks[b];
+        if (block->flags & FUZZ_MMU)
+            mmu_switch(1);
         for (uint64_t i = 0; i < count; i++)
             words[i] = fill_word(block->seed, i);
-        printf("block %lu seed %016lx%s\n", (unsigned long)b, (unsigned long)block->seed,
-               block->flags & FUZZ_ALIGNMENT_CHECKS ? " alignment-checks" : "");
+        printf("block %lu seed %016lx%s%s\n", (unsigned long)b, (unsigned long)block->seed,
+               block->flags & FUZZ_ALIGNMENT_CHECKS ? " alignment-checks" : "", block->flags & FUZZ_MMU ? " mmu" : "");
         uint64_t sctlr = SYSREG_READ(sctlr_el1);
         if (block->flags & FUZZ_ALIGNMENT_CHECKS) {
             SYSREG_WRITE(sctlr_el1, sctlr | SCTLR_A);
@@ -113,6 +154,8 @@ int main(void)
         for (uint64_t i = 0; i < count; i++)
             if (words[i] != fill_word(block->seed, i))
                 printf("mem +%05lx %016lx\n", (unsigned long)(i * 8), (unsigned long)words[i]);
+        if (block->flags & FUZZ_MMU)
+            mmu_switch(0);
     }
     printf("done %lu blocks\n", (unsigned long)fuzz_block_count);
     return 0;
