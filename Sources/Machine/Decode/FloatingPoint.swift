@@ -108,6 +108,8 @@ enum FloatingPoint {
         A64Encoding("FMOV_scalar_imm", "00011110tt1iiiiiiii10000000ddddd") { f, _ in
             guard let s = scalarFPSize(f.t) else { return nil }
             let bits = s == 1 ? fpImmediate16(f.i) : s == 2 ? fpImmediate32(f.i) : fpImmediate64(f.i)
+            // S and D: a plain immediate move on the integer SIMD path (as FMOV (register) above).
+            if s >= 2 { return simd(.movi, d: f.d, n: 0, s: s, f: SIMDFlags.scalar, imm: bits) }
             return fpOp(.movImm, d: f.d, n: 0, s: s, imm: bits)
         },
         // Floating-point conditional compare
@@ -126,6 +128,8 @@ enum FloatingPoint {
         // Floating-point conditional select
         A64Encoding("FCSEL", "00011110tt1mmmmmcccc11nnnnnddddd") { f, _ in
             guard let s = scalarFPSize(f.t) else { return nil }
+            // S and D: a bit select on the integer SIMD path.
+            if s >= 2 { return simd(.fcsel, d: f.d, n: f.n, m: f.m, s: s, f: SIMDFlags.scalar, imm: UInt64(f.c)) }
             return fpOp(.select, d: f.d, n: f.n, m: f.m, s: s, imm: UInt64(f.c))
         },
         // Floating-point data-processing (3 source): FMADD, FMSUB, FNMADD, FNMSUB
@@ -143,6 +147,9 @@ enum FloatingPoint {
             fpOp(code, d: f.d, n: f.n, s: s, f: flags, imm: imm)
         }
         switch f.o {
+        // FMOV (register) of S and D is a bit copy: the integer SIMD path's scalar DUP does it without the FP
+        // core's per-lane dispatch (gcc moves spilled integers this way in hot loops).
+        case 0b000000 where s >= 2: return simd(.dup, d: f.d, n: f.n, s: s, f: SIMDFlags.scalar)
         case 0b000000: return make(.mov)
         case 0b000001: return make(.abs)
         case 0b000010: return make(.neg)

@@ -18,6 +18,7 @@ struct TLBEntry {
 ///
 /// - The fast path is a TLB hit: one tag compare (which also checks the permission), a page-crossing and an
 ///   alignment test, then an add to the host address of the RAM page. Only Normal RAM pages enter the TLB.
+///   With the MMU off (and no watchpoints) a range check on RAM comes first: the flat path.
 /// - The slow path checks alignment and gdb watchpoints, translates (`GuestMemory.walk`: the MMU, or the flat
 ///   map when it is off), checks permissions for the current EL and PAN, fills the TLB, then reads or writes RAM
 ///   or a device. A failure records the fault (`faultAddress`, `faultStatus`, `faultWrite`) for the data or
@@ -46,10 +47,20 @@ public final class MemoryPort {
     /// (0 when checking is off) so the common case costs one AND.
     var alignmentMask: UInt64 = 0
     /// The MMU as the last `regimeChanged` saw it; the vCPU flushes its translated code when this changes.
-    public private(set) var mmuEnabled = false
+    public private(set) var mmuEnabled = false {
+        didSet { updateFlatPath() }
+    }
+    /// The RAM size the flat fast path sees: all of RAM while the MMU is off and no watchpoint is set (then a
+    /// guest address is its physical address and a range check is all a RAM access needs, as cheap as before
+    /// there was a TLB), else 0, which sends every access to the TLB.
+    var flatRAMSize: UInt64 = 0
+
+    private func updateFlatPath() {
+        flatRAMSize = !mmuEnabled && watchpoints.isEmpty ? ramSize : 0
+    }
 
     // Watchpoints (gdb). While any exist the TLB stays empty, so every access takes the slow path that checks them.
-    public var watchpoints: [Watchpoint] = [] { didSet { flushTLB() } }
+    public var watchpoints: [Watchpoint] = [] { didSet { flushTLB(); updateFlatPath() } }
     /// Lets the instruction at this address run once without triggering watchpoints (resuming from a hit).
     public var skipWatchpointAt: UInt64? = nil
     /// Set with `faultAddress` when the failed access was a watchpoint hit rather than an abort.
@@ -83,6 +94,7 @@ public final class MemoryPort {
         tlb = .allocate(capacity: entries)
         tlb.initialize(repeating: TLBEntry(), count: entries)
         accessLog = .allocate(capacity: Self.accessLogCapacity)
+        updateFlatPath()
     }
 
     deinit {
@@ -180,6 +192,12 @@ public final class MemoryPort {
     /// specialisation) logs the access for memory callbacks; the slow path logs whenever `recordingAccesses` is set.
     @inline(__always) func load(_ va: UInt64, _ size: UInt8, _ record: Bool) -> UInt64? {
         let length = UInt64(1) << UInt64(size)
+        let flat = va &- ramBase
+        if flat < flatRAMSize && length <= flatRAMSize &- flat && va & alignmentMask & (length &- 1) == 0 {
+            let value = loadRAM(ram + Int(truncatingIfNeeded: flat), size)
+            if record { recordAccess(va, va, value, size, store: false, device: nil) }
+            return value
+        }
         let e = tlb + (tlbSet &+ Int(truncatingIfNeeded: (va >> 12) & UInt64(Self.tlbEntriesPerSet - 1)))
         if e.pointee.readTag == va & ~Self.pageMask && (va & Self.pageMask) &+ length <= 0x1000
             && va & alignmentMask & (length &- 1) == 0 {
@@ -264,6 +282,16 @@ public final class MemoryPort {
     /// Stores; false after recording a fault. A store into translated code ends the block after it.
     @inline(__always) func store(_ va: UInt64, _ size: UInt8, _ value: UInt64, _ record: Bool) -> Bool {
         let length = UInt64(1) << UInt64(size)
+        let flat = va &- ramBase
+        if flat < flatRAMSize && length <= flatRAMSize &- flat && va & alignmentMask & (length &- 1) == 0 {
+            storeRAM(ram + Int(truncatingIfNeeded: flat), size, value)
+            if record { recordRAMStore(va, va, value, size) }
+            if memory.watchBits(page: flat >> GuestMemory.pageShift) != 0
+                || memory.watchBits(page: (flat &+ length &- 1) >> GuestMemory.pageShift) != 0 {
+                watchedPageWritten(va, length)
+            }
+            return true
+        }
         let e = tlb + (tlbSet &+ Int(truncatingIfNeeded: (va >> 12) & UInt64(Self.tlbEntriesPerSet - 1)))
         if e.pointee.writeTag == va & ~Self.pageMask && (va & Self.pageMask) &+ length <= 0x1000
             && va & alignmentMask & (length &- 1) == 0 {
