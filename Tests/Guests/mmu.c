@@ -199,6 +199,22 @@ int main(void)
     TRY_LOAD("read-only page, load", LAB_PAGE(3));
     TRY_STORE("read-only page, store", LAB_PAGE(3) + 8, 5);
     TRY_LOAD("straddling into unmapped", LAB_PAGE(1) - 4);
+    /* Exclusives, atomics and DC ZVA on Device memory (the UART's read-only identification registers). */
+    {
+        unsigned before = faults;
+        uint64_t v = 0, status = 7, addr = OPAQUE(0x09000fe0ULL);
+        __asm__ volatile("ldxr %w0, [%1]\n\tclrex" : "=&r"(v) : "r"(addr) : "memory");
+        report("device, LDXR", before);
+        before = faults;
+        __asm__ volatile("ldxr %w0, [%2]\n\tstxr %w1, %w0, [%2]" : "=&r"(v), "=&r"(status) : "r"(addr) : "memory");
+        report("device, LDXR+STXR", before);
+        before = faults;
+        __asm__ volatile(".arch_extension lse\n\tldadd %w1, %w0, [%2]" : "=&r"(v) : "r"(0u), "r"(addr) : "memory");
+        report("device, LDADD", before);
+        before = faults;
+        __asm__ volatile("dc zva, %0" : : "r"(OPAQUE(0x09000fc0ULL)) : "memory");
+        report("device, DC ZVA", before);
+    }
     /* Device memory (the UART's identification registers). The architecture makes the misaligned load an
      * alignment fault; QEMU 7.2 performs it. */
     {
@@ -303,6 +319,8 @@ int main(void)
         printf("after rewriting it: %d\n", fn());
     }
 
+    printf("MVFR0 %08lx MVFR1 %08lx MVFR2 %08lx\n", (unsigned long)SYSREG_READ(mvfr0_el1),
+           (unsigned long)SYSREG_READ(mvfr1_el1), (unsigned long)SYSREG_READ(mvfr2_el1));
     printf("faults taken: %u\n", faults);
     exit(0);
 }

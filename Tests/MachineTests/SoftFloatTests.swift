@@ -303,8 +303,7 @@ private func armBits(_ f: Float) -> UInt64 { f.isNaN ? 0x7fc0_0000 : UInt64(f.bi
     // Encodings from GNU as (-march=armv8.2-a+fp16).
     @Test(arguments: [
         0x1e61_c020 as UInt32,   // fsqrt d0, d1
-        0x1e20_4020,             // fmov s0, s1
-        0x1ee0_4020,             // fmov h0, h1
+        0x1ee0_4020,             // fmov h0, h1 (fmov s0, s1 is a bit copy on the integer SIMD path)
         0x9e78_0020,             // fcvtzs x0, d1
         0x1e62_0020,             // scvtf d0, w1
         0x0e22_d420,             // fadd v0.2s, v1.2s, v2.2s

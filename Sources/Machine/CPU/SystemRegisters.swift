@@ -71,6 +71,9 @@ public enum SysReg {
     public static let idAA64MMFR0 = key(3, 0, 0, 7, 0)
     public static let idAA64MMFR1 = key(3, 0, 0, 7, 1)
     public static let idAA64MMFR2 = key(3, 0, 0, 7, 2)
+    public static let mvfr0 = key(3, 0, 0, 3, 0)
+    public static let mvfr1 = key(3, 0, 0, 3, 1)
+    public static let mvfr2 = key(3, 0, 0, 3, 2)
     public static let sctlr = key(3, 0, 1, 0, 0)
     public static let cpacr = key(3, 0, 1, 0, 2)
     public static let ttbr0 = key(3, 0, 2, 0, 0)
@@ -146,6 +149,11 @@ enum IDRegisters {
     static let aa64mmfr1: UInt64 = 0x0010_1002
     /// ID_AA64MMFR2_EL1: UAO (bits 7:4 = 1).
     static let aa64mmfr2: UInt64 = 0x10
+    /// MVFR0_EL1, MVFR1_EL1, MVFR2_EL1: the AArch32 SIMD&FP features, as Cortex-A76 (and QEMU's cortex-a76)
+    /// report them; emud runs no AArch32 code, but AArch64 software reads them.
+    static let mvfr0: UInt64 = 0x1011_0222
+    static let mvfr1: UInt64 = 0x1321_1111
+    static let mvfr2: UInt64 = 0x43
     /// REVIDR_EL1: no revision-specific information.
     static let revidr: UInt64 = 0
     /// CTR_EL0: Cortex-A76's cache type (64-byte lines, ERG and CWG 16 words, PIPT instruction cache).
@@ -228,6 +236,9 @@ enum SystemRegisterTable {
         SystemRegisterRow(SysReg.idAA64MMFR0, "ID_AA64MMFR0_EL1", read: { _ in IDRegisters.aa64mmfr0 }),
         SystemRegisterRow(SysReg.idAA64MMFR1, "ID_AA64MMFR1_EL1", read: { _ in IDRegisters.aa64mmfr1 }),
         SystemRegisterRow(SysReg.idAA64MMFR2, "ID_AA64MMFR2_EL1", read: { _ in IDRegisters.aa64mmfr2 }),
+        SystemRegisterRow(SysReg.mvfr0, "MVFR0_EL1", read: { _ in IDRegisters.mvfr0 }),
+        SystemRegisterRow(SysReg.mvfr1, "MVFR1_EL1", read: { _ in IDRegisters.mvfr1 }),
+        SystemRegisterRow(SysReg.mvfr2, "MVFR2_EL1", read: { _ in IDRegisters.mvfr2 }),
         SystemRegisterRow(SysReg.clidr, "CLIDR_EL1", read: { _ in IDRegisters.clidr }),
         SystemRegisterRow(SysReg.ctr, "CTR_EL0", el0: .sctlr(mask: 1 << 15, readOnly: true), read: { _ in IDRegisters.ctr }),  // UCT
         SystemRegisterRow(SysReg.dczid, "DCZID_EL0", el0: .readOnly, read: { _ in IDRegisters.dczid }),

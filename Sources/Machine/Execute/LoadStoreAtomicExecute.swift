@@ -4,10 +4,17 @@ import CAtomic128
 extension VCPU {
     func atomicRMW(_ address: UInt64, _ size: UInt8, _ kind: AtomicOp, _ operand: UInt64) -> UInt64? {
         let bytes = UInt64(1) << UInt64(size)
-        guard let (p, pa) = port.atomicPointer(address, bytes, write: false) else { return nil }
         let bits = Int(bytes * 8)
         let mask = ones(bits)
         let opnd = operand & mask
+        guard let (p, pa) = port.atomicPointer(address, bytes, write: false) else {
+            // Device memory: a read then a write through the device, as QEMU 7.2 performs LSE atomics on MMIO
+            // (no other agent shares a device register with the guest, so nothing can tear it).
+            guard address & (bytes &- 1) == 0, port.mapsDevice(address),
+                  let old = load(address, size, recordingAccesses) else { return nil }
+            guard store(address, size, atomicResult(kind, old, opnd, bits, mask), recordingAccesses) else { return nil }
+            return old
+        }
         // A compare-and-swap loop covers every operation and width uniformly. The first read is only a guess
         // (the compare-and-swap checks it) and touches exactly the access's bytes.
         var old: UInt64
@@ -18,18 +25,7 @@ extension VCPU {
         default: old = p.load(as: UInt64.self)
         }
         while true {
-            let new: UInt64
-            switch kind {
-            case .add: new = (old &+ opnd) & mask
-            case .clr: new = old & ~opnd
-            case .eor: new = old ^ opnd
-            case .set: new = old | opnd
-            case .smax: new = Int64(bitPattern: signExtend(old, bits)) >= Int64(bitPattern: signExtend(opnd, bits)) ? old : opnd
-            case .smin: new = Int64(bitPattern: signExtend(old, bits)) <= Int64(bitPattern: signExtend(opnd, bits)) ? old : opnd
-            case .umax: new = old >= opnd ? old : opnd
-            case .umin: new = old <= opnd ? old : opnd
-            case .swp: new = opnd
-            }
+            let new = atomicResult(kind, old, opnd, bits, mask)
             let r = casRaw(p, size, expected: old, new: new)
             if r.exchanged {
                 if recordingAccesses {
@@ -85,5 +81,20 @@ extension VCPU {
         x[wz(UInt32(s))] = o1
         x[wz(UInt32(s) + 1)] = o2
         return true
+    }
+
+    /// What an LSE atomic writes: `old` combined with `operand` (both `bits` wide).
+    @inline(__always) func atomicResult(_ kind: AtomicOp, _ old: UInt64, _ operand: UInt64, _ bits: Int, _ mask: UInt64) -> UInt64 {
+        switch kind {
+        case .add: return (old &+ operand) & mask
+        case .clr: return old & ~operand
+        case .eor: return old ^ operand
+        case .set: return old | operand
+        case .smax: return Int64(bitPattern: signExtend(old, bits)) >= Int64(bitPattern: signExtend(operand, bits)) ? old : operand
+        case .smin: return Int64(bitPattern: signExtend(old, bits)) <= Int64(bitPattern: signExtend(operand, bits)) ? old : operand
+        case .umax: return old >= operand ? old : operand
+        case .umin: return old <= operand ? old : operand
+        case .swp: return operand
+        }
     }
 }
