@@ -18,7 +18,8 @@ struct TLBEntry {
 ///
 /// - The fast path is a TLB hit: one tag compare (which also checks the permission), a page-crossing and an
 ///   alignment test, then an add to the host address of the RAM page. Only Normal RAM pages enter the TLB.
-///   With the MMU off (and no watchpoints) a range check on RAM comes first: the flat path.
+///   With the MMU off (and no watchpoints) a range check on RAM comes first: the flat path, the only part the
+///   interpreter inlines; the TLB lookup is one call away.
 /// - The slow path checks alignment and gdb watchpoints, translates (`GuestMemory.walk`: the MMU, or the flat
 ///   map when it is off), checks permissions for the current EL and PAN, fills the TLB, then reads or writes RAM
 ///   or a device. A failure records the fault (`faultAddress`, `faultStatus`, `faultWrite`) for the data or
@@ -198,6 +199,13 @@ public final class MemoryPort {
             if record { recordAccess(va, va, value, size, store: false, device: nil) }
             return value
         }
+        return loadTranslated(va, size, record)
+    }
+
+    /// A load with the MMU on (or watchpoints set): the TLB, then the slow path. Kept out of line so that the
+    /// interpreter inlines only the flat path at each load.
+    @inline(never) func loadTranslated(_ va: UInt64, _ size: UInt8, _ record: Bool) -> UInt64? {
+        let length = UInt64(1) << UInt64(size)
         let e = tlb + (tlbSet &+ Int(truncatingIfNeeded: (va >> 12) & UInt64(Self.tlbEntriesPerSet - 1)))
         if e.pointee.readTag == va & ~Self.pageMask && (va & Self.pageMask) &+ length <= 0x1000
             && va & alignmentMask & (length &- 1) == 0 {
@@ -292,6 +300,12 @@ public final class MemoryPort {
             }
             return true
         }
+        return storeTranslated(va, size, value, record)
+    }
+
+    /// A store with the MMU on (or watchpoints set): the TLB, then the slow path (out of line, as for loads).
+    @inline(never) func storeTranslated(_ va: UInt64, _ size: UInt8, _ value: UInt64, _ record: Bool) -> Bool {
+        let length = UInt64(1) << UInt64(size)
         let e = tlb + (tlbSet &+ Int(truncatingIfNeeded: (va >> 12) & UInt64(Self.tlbEntriesPerSet - 1)))
         if e.pointee.writeTag == va & ~Self.pageMask && (va & Self.pageMask) &+ length <= 0x1000
             && va & alignmentMask & (length &- 1) == 0 {
