@@ -13,7 +13,7 @@ let guestPrograms = [
     "matmul", "sieve", "bignum", "hashtable", "strings", "fp", "fpspecial", "fpnumeric", "fpconvert", "simd",
     "loadstore", "svc",
     "undef", "dabort", "brk", "align", "fptrap", "timer", "atomics", "selfmod", "el0", "sysregs",
-    "uart", "exitcode", "psci", "semihost", "mmu", "mmu-granules", "crypto", "simdint",
+    "uart", "exitcode", "psci", "semihost", "mmu", "mmu-granules", "crypto", "simdint", "printf-float",
 ]
 
 /// The gcc optimisation levels each program is built at: -O0 is naive code, -O2 is scheduled,

@@ -5,6 +5,7 @@
  * -fno-tree-loop-distribute-patterns (so memset's loop is not turned into a call to memset).
  */
 #include "rt.h"
+#include "format.h"
 
 #define SYS_WRITEC 0x03
 #define SYS_WRITE0 0x04
@@ -63,19 +64,14 @@ void console_puts(const char *s)
 
 /* ---- formatting ---- */
 
-struct sink {
-    void (*put)(struct sink *, char);
-    char *buf;
-    size_t size, len;
-};
 
-static void put_console(struct sink *s, char c)
+void rt_put_console(struct sink *s, char c)
 {
     console_putc(c);
     s->len++;
 }
 
-static void put_buffer(struct sink *s, char c)
+void rt_put_buffer(struct sink *s, char c)
 {
     if (s->len + 1 < s->size)
         s->buf[s->len] = c;
@@ -109,17 +105,17 @@ char *itoa_base(int64_t v, char *buf, unsigned base)
     return buf;
 }
 
-static void emit_padded(struct sink *s, const char *prefix, const char *body, int width, int left,
-                        int zero)
+void rt_emit(struct sink *s, const struct spec *sp, const char *prefix, const char *body)
 {
     int plen = (int)strlen(prefix), blen = (int)strlen(body);
-    int pad = width > plen + blen ? width - plen - blen : 0;
-    if (!left && !zero)
+    int pad = sp->width > plen + blen ? sp->width - plen - blen : 0;
+    int zero = sp->zero && !sp->left;
+    if (!sp->left && !zero)
         for (; pad; pad--)
             s->put(s, ' ');
     for (const char *p = prefix; *p; p++)
         s->put(s, *p);
-    if (zero && !left)
+    if (zero)
         for (; pad; pad--)
             s->put(s, '0');
     for (const char *p = body; *p; p++)
@@ -128,7 +124,27 @@ static void emit_padded(struct sink *s, const char *prefix, const char *body, in
         s->put(s, ' ');
 }
 
-static void format(struct sink *s, const char *fmt, va_list ap)
+/* Integers take their precision as a minimum digit count; a precision turns the 0 flag off (as C says). */
+static void emit_integer(struct sink *s, struct spec *sp, const char *prefix, const char *digits)
+{
+    char body[80];
+    int n = (int)strlen(digits), want = sp->precision;
+    if (want > 64)
+        want = 64;
+    if (sp->precision == 0 && digits[0] == '0' && digits[1] == 0)
+        n = 0, digits = "";
+    int k = 0;
+    for (; want > n; want--)
+        body[k++] = '0';
+    for (int i = 0; i < n; i++)
+        body[k++] = digits[i];
+    body[k] = 0;
+    if (sp->precision >= 0)
+        sp->zero = 0;
+    rt_emit(s, sp, prefix, body);
+}
+
+void rt_format(struct sink *s, const char *fmt, va_list *ap)
 {
     char num[68];
     for (; *fmt; fmt++) {
@@ -137,36 +153,60 @@ static void format(struct sink *s, const char *fmt, va_list ap)
             continue;
         }
         fmt++;
-        int left = 0, zero = 0, width = 0, longs = 0;
+        struct spec sp = { .precision = -1 };
+        int longs = 0;
         for (;; fmt++) {
             if (*fmt == '-')
-                left = 1;
+                sp.left = 1;
             else if (*fmt == '0')
-                zero = 1;
+                sp.zero = 1;
+            else if (*fmt == '+')
+                sp.plus = 1;
+            else if (*fmt == ' ')
+                sp.space = 1;
+            else if (*fmt == '#')
+                sp.alt = 1;
             else
                 break;
         }
         if (*fmt == '*') {
-            width = va_arg(ap, int);
+            sp.width = va_arg(*ap, int);
+            if (sp.width < 0) {
+                sp.left = 1;
+                sp.width = -sp.width;
+            }
             fmt++;
         }
-        while (*fmt >= '0' && *fmt <= '9')
-            width = width * 10 + (*fmt++ - '0');
-        while (*fmt == 'l' || *fmt == 'z') {
+        while (*fmt >= '0' && *fmt <= '9' && sp.width < 100000)
+            sp.width = sp.width * 10 + (*fmt++ - '0');
+        if (*fmt == '.') {
+            fmt++;
+            sp.precision = 0;
+            if (*fmt == '*') {
+                sp.precision = va_arg(*ap, int);
+                if (sp.precision < 0)
+                    sp.precision = -1;
+                fmt++;
+            }
+            while (*fmt >= '0' && *fmt <= '9' && sp.precision < 100000)
+                sp.precision = sp.precision * 10 + (*fmt++ - '0');
+        }
+        while (*fmt == 'l' || *fmt == 'z' || *fmt == 'L') {
             longs++;
             fmt++;
         }
+        sp.conversion = *fmt;
         switch (*fmt) {
         case 'd':
         case 'i': {
-            int64_t v = longs ? va_arg(ap, int64_t) : va_arg(ap, int);
-            const char *sign = "";
+            int64_t v = longs ? va_arg(*ap, int64_t) : va_arg(*ap, int);
+            const char *sign = sp.plus ? "+" : sp.space ? " " : "";
             uint64_t mag = (uint64_t)v;
             if (v < 0) {
                 sign = "-";
                 mag = -(uint64_t)v;
             }
-            emit_padded(s, sign, utoa_base(mag, num, 10), width, left, zero);
+            emit_integer(s, &sp, sign, utoa_base(mag, num, 10));
             break;
         }
         case 'u':
@@ -174,29 +214,58 @@ static void format(struct sink *s, const char *fmt, va_list ap)
         case 'X':
         case 'o':
         case 'b': {
-            uint64_t v = longs ? va_arg(ap, uint64_t) : va_arg(ap, unsigned);
+            uint64_t v = longs ? va_arg(*ap, uint64_t) : va_arg(*ap, unsigned);
             unsigned base = *fmt == 'u' ? 10 : *fmt == 'o' ? 8 : *fmt == 'b' ? 2 : 16;
             utoa_base(v, num, base);
             if (*fmt == 'X')
                 for (char *p = num; *p; p++)
                     if (*p >= 'a' && *p <= 'f')
                         *p = (char)(*p - 'a' + 'A');
-            emit_padded(s, "", num, width, left, zero);
+            const char *prefix = "";
+            if (sp.alt && v != 0)
+                prefix = *fmt == 'x' ? "0x" : *fmt == 'X' ? "0X" : *fmt == 'o' ? "0" : "";
+            emit_integer(s, &sp, prefix, num);
             break;
         }
         case 'p':
-            emit_padded(s, "0x", utoa_base((uintptr_t)va_arg(ap, void *), num, 16), width, left,
-                        zero);
+            emit_integer(s, &sp, "0x", utoa_base((uintptr_t)va_arg(*ap, void *), num, 16));
             break;
         case 's': {
-            const char *str = va_arg(ap, const char *);
-            emit_padded(s, "", str ? str : "(null)", width, left, 0);
+            const char *str = va_arg(*ap, const char *);
+            if (!str)
+                str = "(null)";
+            sp.zero = 0;
+            if (sp.precision >= 0 && (size_t)sp.precision < strlen(str)) {
+                /* A precision cuts the string. */
+                int left = sp.precision, pad = sp.width > left ? sp.width - left : 0;
+                if (!sp.left)
+                    for (; pad; pad--)
+                        s->put(s, ' ');
+                for (int i = 0; i < left; i++)
+                    s->put(s, str[i]);
+                for (; pad; pad--)
+                    s->put(s, ' ');
+            } else {
+                rt_emit(s, &sp, "", str);
+            }
             break;
         }
         case 'c':
-            num[0] = (char)va_arg(ap, int);
+            num[0] = (char)va_arg(*ap, int);
             num[1] = 0;
-            emit_padded(s, "", num, width, left, 0);
+            sp.zero = 0;
+            rt_emit(s, &sp, "", num);
+            break;
+        case 'f':
+        case 'F':
+        case 'e':
+        case 'E':
+        case 'g':
+        case 'G':
+            if (!rt_format_float)
+                fail("printf: a floating-point conversion needs the runtime's printf-float.o, which this "
+                     "program is built without (it turns FP off)");
+            rt_format_float(s, &sp, ap);
             break;
         case '%':
             s->put(s, '%');
@@ -211,33 +280,9 @@ static void format(struct sink *s, const char *fmt, va_list ap)
     }
 }
 
-int vprintf(const char *fmt, va_list ap)
-{
-    struct sink s = { .put = put_console };
-    format(&s, fmt, ap);
-    return (int)s.len;
-}
-
-int printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vprintf(fmt, ap);
-    va_end(ap);
-    return n;
-}
-
-int snprintf(char *buf, size_t size, const char *fmt, ...)
-{
-    struct sink s = { .put = put_buffer, .buf = buf, .size = size };
-    va_list ap;
-    va_start(ap, fmt);
-    format(&s, fmt, ap);
-    va_end(ap);
-    if (size)
-        buf[s.len < size ? s.len : size - 1] = 0;
-    return (int)s.len;
-}
+/* Weak: printf-float.c's copies, which can receive doubles, replace them where it is linked. */
+#define RT_ENTRY __attribute__((weak))
+#include "printf-entry.inc"
 
 /* ---- exit ---- */
 
