@@ -248,6 +248,24 @@ int main(void)
     tlb_flush_page(LAB_PAGE(7));
     TRY_LOAD("page 7 unmapped", LAB_PAGE(7));
 
+    /* An output address at or above 2^TCR_EL1.IPS is an address-size fault at the descriptor's level: a page
+     * at 1 TiB with the 40-bit IPS set above, then a page at 4 GiB with IPS 32 bits. */
+    map_page(7, 1ULL << 40, D_PAGE | NORMAL);
+    tlb_flush_page(LAB_PAGE(7));
+    TRY_LOAD("page beyond IPS 40 bits", LAB_PAGE(7));
+    TRY_STORE("store beyond IPS 40 bits", LAB_PAGE(7) + 8, 1);
+    map_page(7, 1ULL << 32, D_PAGE | NORMAL);
+    {
+        uint64_t tcr_saved = SYSREG_READ(tcr_el1);
+        SYSREG_WRITE(tcr_el1, tcr_saved & ~(7ULL << 32));
+        tlb_flush_all();
+        TRY_LOAD("page beyond IPS 32 bits", LAB_PAGE(7));
+        SYSREG_WRITE(tcr_el1, tcr_saved);
+        tlb_flush_all();
+    }
+    l3[7] = 0;
+    tlb_flush_page(LAB_PAGE(7));
+
     /* Hardware access flag and dirty state (TCR_EL1.HA, HD): an AF-clear page is accessed without a fault
      * and its descriptor gains AF; a writable-clean page (DBM set, AP read-only) becomes dirty on a store. */
     {

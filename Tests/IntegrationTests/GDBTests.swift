@@ -859,6 +859,32 @@ struct GDBTests {
         #expect(run.errors.contains("Cannot access memory at address 0x44001000"), "\(run)")
     }
 
+    @Test("a watchpoint on a virtual address with the MMU on stops at the store through that address")
+    func watchpointThroughTheMMU() async throws {
+        let session = try await DebugSession.emud(.mmu)
+        defer { session.stop() }
+        // After load64's second call the MMU is on and page 7 (0x44007000) is an alias of page 20; mmu.c then
+        // stores 0x7777777777777777 through the alias (store64). The watchpoint is on the alias's virtual
+        // address, as gdb's (and QEMU's) watchpoints are.
+        let run = try await session.gdb("""
+            break load64
+            continue
+            continue
+            delete
+            watch *(unsigned long *)0x44007000
+            continue
+            bt 1
+            printf "direct=%#lx\\n", *(unsigned long *)0x44014000
+            kill
+            """)
+        expectInOrder(run.output, [
+            "Hardware watchpoint 2: *(unsigned long *)0x44007000",
+            "New value = 8608480567731124087",
+            "store64",
+        ], run.description)
+        #expect(run.numbers("direct") == [0x7777_7777_7777_7777], "\(run)")
+    }
+
     @Test("kill ends the machine before the program's end")
     func killMachine() async throws {
         let session = try await DebugSession.emud(.target)

@@ -68,6 +68,7 @@ extension VCPU {
     /// (10) needs only a compiler barrier, and a full one (11, e.g. DMB ISH) an `mfence`, which also orders
     /// earlier stores before later loads. SSBB/PSSBB (00) order nothing we reorder.
     @inline(__always) func barrier(_ op: Op) {
+        if op.s == 1 && broadcastPending { completeBroadcastInvalidation() }
         if op.imm & 3 == 3 && hostFences {
             atomicMemoryFence(ordering: .sequentiallyConsistent)
         } else {
@@ -87,12 +88,36 @@ extension VCPU {
     // MARK: the MMU's instructions
 
     /// TLBI (any form): empties this vCPU's TLB, and with the MMU on its translated code too (blocks are keyed
-    /// by virtual address), before the next block runs; the inner-shareable forms do the same on every vCPU,
-    /// each before it runs its next block. Undefined at EL0.
+    /// by virtual address), before the next block runs. The inner-shareable forms ask every other vCPU to do the
+    /// same before its next block, and the DSB that follows waits until each of them has (see
+    /// `completeBroadcastInvalidation`). Undefined at EL0.
     @inline(__always) func invalidateTLB(_ op: Op) -> BlockExit? {
         if state.currentEL == 0 { return .undefined(group: EncodingGroup.branchExceptionSystem.rawValue) }
-        if op.a == 1, let broadcast = invalidateAllTLBs { broadcast() } else { translationChanged() }
+        if op.a == 1, let broadcast = invalidateAllTLBs {
+            broadcast()
+            broadcastPending = true
+        } else {
+            translationChanged()
+        }
         return nil
+    }
+
+    /// A DSB after a TLBI ...IS completes only once no other vCPU can still use a translation it removed: each
+    /// other vCPU has either taken the flush request (it does so between blocks, before running another one)
+    /// or is not running guest code (parked, powered off, asleep in WFI/WFE, or itself waiting here; it takes
+    /// the request before its next access). While it waits, this vCPU counts as not running, and empties its
+    /// own TLB if asked (its translated code goes at the end of the block, as usual), so two vCPUs that
+    /// broadcast at once never wait for each other. The wait gives way when this vCPU is asked to stop, so an
+    /// exclusive section or a debug stop can never deadlock on it.
+    @inline(never) func completeBroadcastInvalidation() {
+        broadcastPending = false
+        guard let wait = waitForBroadcastInvalidation else { return }
+        runningGuest.store(false, ordering: .sequentiallyConsistent)
+        wait()
+        // Sequentially consistent, as at the top of `run()`: a flush requested from now on is either seen here
+        // or makes its requester wait for this vCPU.
+        runningGuest.store(true, ordering: .sequentiallyConsistent)
+        if attention.load(ordering: .sequentiallyConsistent) & Attention.flush != 0 { port.flushTLB() }
     }
 
     /// After a change that can alter translations (TLBI, a write to SCTLR_EL1, TCR_EL1, TTBR0/1_EL1, MAIR_EL1).

@@ -123,6 +123,23 @@ public final class VCPU {
 
     /// Broadcasts an inner-shareable TLB invalidation to every vCPU of the machine (set by `Machine`).
     var invalidateAllTLBs: (() -> Void)?
+    /// Waits until every other vCPU has taken the last broadcast invalidation (set by `Machine`; see
+    /// `completeBroadcastInvalidation`).
+    var waitForBroadcastInvalidation: (() -> Void)?
+    /// A TLBI ...IS ran and no DSB has waited for it yet.
+    var broadcastPending = false
+    /// True while this vCPU's thread is inside `run()` and not asleep in WFI/WFE: it may be in the middle of a
+    /// block. Written by the vCPU, read by others waiting in `completeBroadcastInvalidation`.
+    let runningGuest: UnsafeAtomic<Bool> = .create(false)
+
+    /// Whether another vCPU's broadcast invalidation must still wait for this one.
+    func owesFlush() -> Bool {
+        attention.load(ordering: .sequentiallyConsistent) & Attention.flush != 0
+            && runningGuest.load(ordering: .sequentiallyConsistent)
+    }
+
+    /// Whether this vCPU has been asked to stop (a waiting loop on its own thread gives way).
+    var stopRequested: Bool { attention.load(ordering: .relaxed) & Attention.stop != 0 }
 
     public init(index: Int, memory: GuestMemory, clock: GuestClock = .host) {
         self.index = index
@@ -137,6 +154,7 @@ public final class VCPU {
         irqLine.destroy()
         eventRegister.destroy()
         waitingForEvent.destroy()
+        runningGuest.destroy()
     }
 
     // MARK: requests from other threads
@@ -160,7 +178,7 @@ public final class VCPU {
     }
 
     public func requestFlush() {
-        attention.loadThenBitwiseOr(with: Attention.flush, ordering: .releasing)
+        attention.loadThenBitwiseOr(with: Attention.flush, ordering: .sequentiallyConsistent)
         wake()
     }
 
@@ -222,6 +240,10 @@ public final class VCPU {
 
     /// Runs guest code until something stops this vCPU.
     public func run() -> VCPUStop {
+        // Sequentially consistent with `requestFlush` and `owesFlush`: either this vCPU sees a pending flush
+        // before its first block, or the waiting vCPU sees this one running.
+        runningGuest.store(true, ordering: .sequentiallyConsistent)
+        defer { runningGuest.store(false, ordering: .releasing) }
         stopReason = nil
         updateModeBits()
         irqCheckNeeded = true
@@ -390,6 +412,8 @@ public final class VCPU {
     func waitForInterrupt(event: Bool = false) {
         pollTimers()
         let started = DispatchTime.now().uptimeNanoseconds
+        runningGuest.store(false, ordering: .releasing)
+        defer { runningGuest.store(true, ordering: .sequentiallyConsistent) }
         wakeLock.lock()
         if event { waitingForEvent.store(true, ordering: .sequentiallyConsistent) }
         defer { if event { waitingForEvent.store(false, ordering: .relaxed) } }

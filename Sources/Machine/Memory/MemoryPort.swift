@@ -46,18 +46,19 @@ public final class MemoryPort {
     var tlbSet = MemoryPort.tlbEntriesPerSet
     /// SCTLR_EL1.A: every data access must be aligned to its size. Folded into the fast path as a mask
     /// (0 when checking is off) so the common case costs one AND.
-    var alignmentMask: UInt64 = 0
+    var alignmentMask: UInt64 = 0 { didSet { updateFlatPath() } }
     /// The MMU as the last `regimeChanged` saw it; the vCPU flushes its translated code when this changes.
     public private(set) var mmuEnabled = false {
         didSet { updateFlatPath() }
     }
-    /// The RAM size the flat fast path sees: all of RAM while the MMU is off and no watchpoint is set (then a
-    /// guest address is its physical address and a range check is all a RAM access needs, as cheap as before
-    /// there was a TLB), else 0, which sends every access to the TLB.
-    var flatRAMSize: UInt64 = 0
+    /// The flat fast path: while the MMU is off, no watchpoint is set and alignment is not checked, a guest
+    /// address is its physical address and one compare is all an access of up to 8 bytes needs: its RAM offset
+    /// must be below this limit (RAM's size less 7, so the last byte fits too; the last 7 bytes of RAM take the
+    /// slow path). Else 0, which sends every access to the TLB.
+    var flatLimit: UInt64 = 0
 
     private func updateFlatPath() {
-        flatRAMSize = !mmuEnabled && watchpoints.isEmpty ? ramSize : 0
+        flatLimit = !mmuEnabled && watchpoints.isEmpty && alignmentMask == 0 && ramSize > 8 ? ramSize &- 7 : 0
     }
 
     // Watchpoints (gdb). While any exist the TLB stays empty, so every access takes the slow path that checks them.
@@ -191,10 +192,10 @@ public final class MemoryPort {
 
     /// Loads 1 << `size` bytes; nil after recording a fault. `record` (a constant in each interpreter
     /// specialisation) logs the access for memory callbacks; the slow path logs whenever `recordingAccesses` is set.
+    /// `size` is at most 3 (8 bytes).
     @inline(__always) func load(_ va: UInt64, _ size: UInt8, _ record: Bool) -> UInt64? {
-        let length = UInt64(1) << UInt64(size)
         let flat = va &- ramBase
-        if flat < flatRAMSize && length <= flatRAMSize &- flat && va & alignmentMask & (length &- 1) == 0 {
+        if flat < flatLimit {
             let value = loadRAM(ram + Int(truncatingIfNeeded: flat), size)
             if record { recordAccess(va, va, value, size, store: false, device: nil) }
             return value
@@ -288,10 +289,11 @@ public final class MemoryPort {
     }
 
     /// Stores; false after recording a fault. A store into translated code ends the block after it.
+    /// `size` is at most 3 (8 bytes).
     @inline(__always) func store(_ va: UInt64, _ size: UInt8, _ value: UInt64, _ record: Bool) -> Bool {
-        let length = UInt64(1) << UInt64(size)
         let flat = va &- ramBase
-        if flat < flatRAMSize && length <= flatRAMSize &- flat && va & alignmentMask & (length &- 1) == 0 {
+        if flat < flatLimit {
+            let length = UInt64(1) << UInt64(size)
             storeRAM(ram + Int(truncatingIfNeeded: flat), size, value)
             if record { recordRAMStore(va, va, value, size) }
             if memory.watchBits(page: flat >> GuestMemory.pageShift) != 0
