@@ -70,6 +70,7 @@ static void report(const char *what, unsigned before, uint64_t value)
 }
 
 static NOINLINE uint64_t load64(uint64_t va) { return *(volatile uint64_t *)va; }
+static NOINLINE void store64(uint64_t va, uint64_t v) { *(volatile uint64_t *)va = v; }
 
 #define TRY(what, va)                                                                               \
     do {                                                                                            \
@@ -149,6 +150,51 @@ static void granule(unsigned bits, unsigned va_bits, unsigned block_bits)
     af_fixup = &pages[lab + 2];
     TRY("AF clear, handler sets it", LAB + 2 * page);
     printf("%-34s AF now %lu\n", "", (unsigned long)((pages[lab + 2] >> 10) & 1));
+
+    /* Faults at the block level: the hole becomes an AF-clear block, a read-only block (a store faults), a
+     * block beyond the 40-bit output size; then a table descriptor beyond it (one level above the blocks). */
+    uint64_t *hole_entry = &block_table[(hole >> block_bits) & ((1ULL << stride) - 1)];
+    *hole_entry = hole | D_BLOCK | (NORMAL & ~D_AF);
+    __asm__ volatile("dsb ish\n\ttlbi vmalle1\n\tdsb ish\n\tisb" ::: "memory");
+    TRY("AF-clear block", hole + 64);
+    /* (Read-only, and backed by RAM: the lab's own block. The hole's own addresses lie in QEMU's PCIe
+     * window with the 64 KiB granule, which emud does not model.) */
+    *hole_entry = block_base | D_BLOCK | NORMAL | D_AP_RO;
+    __asm__ volatile("dsb ish\n\ttlbi vmalle1\n\tdsb ish\n\tisb" ::: "memory");
+    TRY("read-only block, load", hole + 72);
+    {
+        unsigned before = faults;
+        store64(hole + 80, 1);
+        report("read-only block, store", before, 0);
+    }
+    *hole_entry = (1ULL << 40) | D_BLOCK | NORMAL;
+    __asm__ volatile("dsb ish\n\ttlbi vmalle1\n\tdsb ish\n\tisb" ::: "memory");
+    TRY("block beyond the output size", hole + 88);
+    *hole_entry = 0;
+    if (block_table != root) {
+        /* In the table above the block table, the entry after the one that leads to RAM becomes a table
+         * descriptor beyond the output size; a load from the region it covers faults. */
+        unsigned level = start;
+        uint64_t *t = root;
+        while (1) {
+            unsigned shift = bits + (3 - level) * stride;
+            uint64_t index = (RAM_BASE >> shift) & ((1ULL << stride) - 1);
+            uint64_t *next = (uint64_t *)(t[index] & 0x0000fffffffff000ULL);
+            if (next == block_table) {
+                uint64_t va = (RAM_BASE >> shift << shift) + (1ULL << shift);
+                if (va >> va_bits == 0) {
+                    t[index + 1] = (1ULL << 40) | D_TABLE;
+                    __asm__ volatile("dsb ish\n\ttlbi vmalle1\n\tdsb ish\n\tisb" ::: "memory");
+                    TRY("table beyond the output size", va + 0x100);
+                    t[index + 1] = 0;
+                    __asm__ volatile("dsb ish\n\ttlbi vmalle1\n\tdsb ish\n\tisb" ::: "memory");
+                }
+                break;
+            }
+            t = next;
+            level++;
+        }
+    }
     mmu_off();
 }
 
