@@ -135,11 +135,11 @@ public final class Machine: PowerController, @unchecked Sendable {
         board.gic.irqOutput = { [unowned self] cpu, level in self.vcpus[cpu].setIRQLine(level) }
         for cpu in cpus {
             cpu.sendEventToAll = { [unowned self] in for other in self.vcpus { other.signalEvent() } }
-            // TLBI ...IS: this vCPU at once; the others empty their TLB and translated code before their next
-            // block, and the issuer's next DSB waits until they have (or are not running guest code).
+            // TLBI ...IS: this vCPU at once; the others empty their TLB before their next block, and the
+            // issuer's next DSB waits until they have (or are not running guest code).
             cpu.invalidateAllTLBs = { [unowned self, unowned cpu] in
                 cpu.translationChanged()
-                for other in self.vcpus where other !== cpu { other.requestFlush() }
+                for other in self.vcpus where other !== cpu { other.requestTLBFlush() }
             }
             cpu.waitForBroadcastInvalidation = { [unowned self, unowned cpu] in
                 for other in self.vcpus where other !== cpu {

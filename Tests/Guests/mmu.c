@@ -335,6 +335,32 @@ int main(void)
         code[0] = 0x52800040; /* mov w0, #2 */
         __asm__ volatile("dsb ish\n\tic iallu\n\tdsb ish\n\tisb" ::: "memory");
         printf("after rewriting it: %d\n", fn());
+
+        /* The same virtual page remapped to other code: page 13 now maps page 14, which returns 3; then back
+         * to page 12 (still 2), then unmapped (an instruction abort), then page 14 again. No write to either
+         * code page happens in between: only the translation changes. */
+        volatile uint32_t *other = (volatile uint32_t *)LAB_PAGE(14);
+        other[0] = 0x52800060; /* mov w0, #3 */
+        other[1] = 0xd65f03c0; /* ret */
+        __asm__ volatile("dsb ish\n\tic iallu\n\tdsb ish\n\tisb" ::: "memory");
+        for (int round = 0; round < 2; round++) {
+            map_page(13, LAB_PAGE(14), D_PAGE | NORMAL);
+            tlb_flush_page(LAB_PAGE(13));
+            printf("page 13 remapped to 14: %d\n", fn());
+            map_page(13, LAB_PAGE(12), D_PAGE | NORMAL);
+            tlb_flush_page(LAB_PAGE(13));
+            printf("page 13 back on 12: %d\n", fn());
+        }
+        l3[13] = 0;
+        tlb_flush_page(LAB_PAGE(13));
+        unsigned before = faults;
+        skip_mode = 1;
+        fn();
+        skip_mode = 0;
+        report("call into unmapped code page", before);
+        map_page(13, LAB_PAGE(14), D_PAGE | NORMAL);
+        tlb_flush_page(LAB_PAGE(13));
+        printf("mapped again: %d\n", fn());
     }
 
     printf("MVFR0 %08lx MVFR1 %08lx MVFR2 %08lx\n", (unsigned long)SYSREG_READ(mvfr0_el1),

@@ -87,9 +87,9 @@ extension VCPU {
 
     // MARK: the MMU's instructions
 
-    /// TLBI (any form): empties this vCPU's TLB, and with the MMU on its translated code too (blocks are keyed
-    /// by virtual address), before the next block runs. The inner-shareable forms ask every other vCPU to do the
-    /// same before its next block, and the DSB that follows waits until each of them has (see
+    /// TLBI (any form): empties this vCPU's TLB at once (its translated code is checked against the new
+    /// translations before it runs again). The inner-shareable forms ask every other vCPU to do the same
+    /// before its next block, and the DSB that follows waits until each of them has (see
     /// `completeBroadcastInvalidation`). Undefined at EL0.
     @inline(__always) func invalidateTLB(_ op: Op) -> BlockExit? {
         if state.currentEL == 0 { return .undefined(group: EncodingGroup.branchExceptionSystem.rawValue) }
@@ -117,13 +117,14 @@ extension VCPU {
         // Sequentially consistent, as at the top of `run()`: a flush requested from now on is either seen here
         // or makes its requester wait for this vCPU.
         runningGuest.store(true, ordering: .sequentiallyConsistent)
-        if attention.load(ordering: .sequentiallyConsistent) & Attention.flush != 0 { port.flushTLB() }
+        if attention.load(ordering: .sequentiallyConsistent) & Attention.tlb != 0 { port.flushTLB() }
     }
 
-    /// After a change that can alter translations (TLBI, a write to SCTLR_EL1, TCR_EL1, TTBR0/1_EL1, MAIR_EL1).
+    /// After a change that can alter translations (TLBI, a write to SCTLR_EL1, TCR_EL1, TTBR0/1_EL1, MAIR_EL1):
+    /// the TLB empties at once; translated code is checked against the new translations before it runs again
+    /// (`stillMapped`).
     func translationChanged() {
         port.flushTLB()
-        if port.mmuEnabled { requestFlush() }
     }
 
     /// AT S1E1R/W, S1E0R/W: translates the address in Xt as a read or write at EL1 or EL0 and writes the result

@@ -46,6 +46,8 @@ public enum Attention {
     static let invalidate: UInt32 = 4
     static let flush: UInt32 = 8
     static let exclusive: UInt32 = 16
+    /// Empty the TLB (a broadcast TLBI from another vCPU); translated code is checked against it afterwards.
+    static let tlb: UInt32 = 32
 }
 
 /// One AArch64 virtual CPU: its state, its translation-block cache and the interpreter that runs them.
@@ -134,7 +136,7 @@ public final class VCPU {
 
     /// Whether another vCPU's broadcast invalidation must still wait for this one.
     func owesFlush() -> Bool {
-        attention.load(ordering: .sequentiallyConsistent) & Attention.flush != 0
+        attention.load(ordering: .sequentiallyConsistent) & Attention.tlb != 0
             && runningGuest.load(ordering: .sequentiallyConsistent)
     }
 
@@ -177,6 +179,12 @@ public final class VCPU {
         attention.loadThenBitwiseOr(with: Attention.invalidate, ordering: .releasing)
     }
 
+    /// Asks the vCPU to empty its TLB before its next block (broadcast TLB maintenance).
+    func requestTLBFlush() {
+        attention.loadThenBitwiseOr(with: Attention.tlb, ordering: .sequentiallyConsistent)
+        wake()
+    }
+
     public func requestFlush() {
         attention.loadThenBitwiseOr(with: Attention.flush, ordering: .sequentiallyConsistent)
         wake()
@@ -216,6 +224,7 @@ public final class VCPU {
     func serveAttention() -> Bool {
         let bits = attention.exchange(0, ordering: .acquiring)
         if bits & Attention.flush != 0 { flushTranslations() }
+        if bits & Attention.tlb != 0 { port.flushTLB() }
         if bits & Attention.invalidate != 0 {
             wakeLock.lock()
             let pages = pendingInvalidations
@@ -271,11 +280,13 @@ public final class VCPU {
             let key = pc | modeBits
             var index: Int32 = -1
             if previous >= 0 { index = chainTarget(cache.blocks + Int(previous), key) }
+            if index >= 0 && cache.blocks[Int(index)].epoch != port.epoch && !stillMapped(index) { index = -1 }
             if index < 0 {
                 if singleStep {
                     index = translate(key: key, pc: pc, limit: 1)
                 } else {
                     index = cache.lookup(key)
+                    if index >= 0 && cache.blocks[Int(index)].epoch != port.epoch && !stillMapped(index) { index = -1 }
                     if index < 0 { index = translate(key: key, pc: pc, limit: TranslationCache.maxBlockInstructions) }
                 }
                 if index < 0 { previous = -1; continue } // instruction abort taken
@@ -316,6 +327,23 @@ public final class VCPU {
             if cache.blockCount == 0 { previous = -1 }
         }
         return stopReason ?? .stopRequested
+    }
+
+    /// Blocks are keyed by virtual address. After a TLB flush (a TLBI, a write to a translation register: the
+    /// memory port's epoch moves on), a block runs again only if its page still translates, executable, to the
+    /// physical address it was translated from; else it is dropped (and translated anew from what is mapped
+    /// now). A translation change thus costs one walk per page of code, not the whole cache. Code written
+    /// through any alias is caught by physical page (`GuestMemory.markCode`).
+    @inline(never) func stillMapped(_ index: Int32) -> Bool {
+        let block = cache.blocks + Int(index)
+        if port.mmuEnabled {
+            guard let (_, physical) = port.fetch(block.pointee.pc), physical == block.pointee.physical else {
+                cache.drop(index)
+                return false
+            }
+        }
+        block.pointee.epoch = port.epoch
+        return true
     }
 
     // MARK: chaining
@@ -396,7 +424,8 @@ public final class VCPU {
                     .map { $0.element }
                 foldInlineAdds = instrumentation.inlineAddsMayBeDeferred
             }
-            let blockIndex = cache.add(key: key, pc: pc, ops: ops, breakpoint: breakpoints.contains(pc), pages: (firstPage, lastPage),
+            let blockIndex = cache.add(key: key, pc: pc, physical: physical, epoch: port.epoch, ops: ops,
+                                       breakpoint: breakpoints.contains(pc), pages: (firstPage, lastPage),
                                        hooks: hooks, foldInlineAdds: foldInlineAdds)
             buffer.baseAddress!.deinitialize(count: count)
             return blockIndex

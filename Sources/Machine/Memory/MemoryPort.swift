@@ -47,6 +47,9 @@ public final class MemoryPort {
     static let filledCapacity = 256
     let filled: UnsafeMutablePointer<Int32>
     var filledCount = 0
+    /// Moves on at every flush: translated blocks record the epoch in which they were last checked against the
+    /// TLB (`VCPU.stillMapped`).
+    var epoch: UInt32 = 1
     static let pageMask: UInt64 = 0xfff
     let tlb: UnsafeMutablePointer<TLBEntry>
     /// First entry of the set for the current EL and PAN (see `regimeChanged`).
@@ -117,6 +120,7 @@ public final class MemoryPort {
 
     /// Empties the TLB: after any change to the translation registers, a TLBI, or a change of watchpoints.
     public func flushTLB() {
+        epoch &+= 1
         if filledCount <= Self.filledCapacity {
             for k in 0..<filledCount { tlb[Int(filled[k])] = TLBEntry() }
         } else {

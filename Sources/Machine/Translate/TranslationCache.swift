@@ -9,6 +9,11 @@ public struct TranslationBlock {
     /// Block starts at a gdb breakpoint: the run loop stops before executing it.
     public var breakpoint: Bool
     public var valid: Bool
+    /// The physical address of `pc` when the block was translated. With the MMU on, blocks are keyed by virtual
+    /// address and checked against it after every TLB flush (see `VCPU.stillMapped`).
+    public var physical: UInt64 = 0
+    /// The memory port's TLB epoch in which the block was last found to be still mapped.
+    var epoch: UInt32 = 0
     /// Instrumentation baked into this block: `hookCount` hooks from `hookStart` in the cache's hook list.
     var hookStart: Int32 = 0
     var hookCount: Int32 = 0
@@ -97,14 +102,16 @@ public final class TranslationCache {
     /// Whether there is room for one more block of the largest size.
     var hasRoom: Bool { opsUsed + Self.maxBlockInstructions <= poolCapacity && blockCount < blockCapacity }
 
-    func add(key: UInt64, pc: UInt64, ops newOps: UnsafeBufferPointer<Op>, breakpoint: Bool, pages: (UInt64, UInt64),
-             hooks blockHooks: [InstrumentationHook] = [], foldInlineAdds: Bool = true) -> Int32 {
+    func add(key: UInt64, pc: UInt64, physical: UInt64 = 0, epoch: UInt32 = 0, ops newOps: UnsafeBufferPointer<Op>,
+             breakpoint: Bool, pages: (UInt64, UInt64), hooks blockHooks: [InstrumentationHook] = [],
+             foldInlineAdds: Bool = true) -> Int32 {
         let start = opsUsed
         (ops + start).initialize(from: newOps.baseAddress!, count: newOps.count)
         opsUsed += newOps.count
         let index = Int32(blockCount)
         (blocks + blockCount).initialize(to: TranslationBlock(key: key, pc: pc, start: Int32(start), count: Int32(newOps.count),
-                                                               breakpoint: breakpoint, valid: true))
+                                                               breakpoint: breakpoint, valid: true, physical: physical,
+                                                               epoch: epoch))
         if !blockHooks.isEmpty {
             // A block whose hooks are all inline adds runs at full speed: the adds of the whole block are summed
             // per scoreboard element here, applied once when the block ends (or, when it leaves early at
@@ -166,6 +173,16 @@ public final class TranslationCache {
         unlinkAll()
         stats.invalidations += 1
         return true
+    }
+
+    /// Drops one block whose virtual page no longer maps to the code it was translated from.
+    func drop(_ index: Int32) {
+        guard index >= 0, Int(index) < blockCount, blocks[Int(index)].valid else { return }
+        blocks[Int(index)].valid = false
+        let key = blocks[Int(index)].key
+        if map[key] == index { map.removeValue(forKey: key) }
+        unlinkAll()
+        stats.invalidations += 1
     }
 
     /// Forgets every chain link and jump-cache entry (blocks stay valid).
