@@ -13,14 +13,19 @@ struct VirtioTests {
     /// QEMU's virtio-mmio transports are legacy (version 1) unless told otherwise; emud's are virtio 1.x.
     static let qemuModernTransports = ["-global", "virtio-mmio.force-legacy=false"]
 
-    /// Sector k of disk `disk` starts with "disk D sector K" and is filled with (k * 7 + i + D) & 0xff, as
-    /// Tests/Guests/virtio/basic.c expects.
+    /// Sector k of disk `disk` starts with "disk D sector K" and is filled with (k * 7 + i + D) & 0xff, and sector
+    /// 7 of disk 1 holds code at offset 64, as Tests/Guests/virtio/basic.c expects.
     static func image(disk: Int) -> Data {
         var bytes = [UInt8](repeating: 0, count: sectorSize * sectorCount)
         for k in 0..<sectorCount {
             for i in 0..<sectorSize { bytes[k * sectorSize + i] = UInt8(truncatingIfNeeded: k * 7 + i + disk) }
             let label = Array("disk \(disk) sector \(k)".utf8)
             bytes.replaceSubrange(k * sectorSize..<(k * sectorSize + label.count), with: label)
+        }
+        if disk == 1 {
+            // mov w0, #42; ret: basic.c reads it over code that has run, and runs it.
+            let at = 7 * sectorSize + 64
+            bytes.replaceSubrange(at..<(at + 8), with: [0x40, 0x05, 0x80, 0x52, 0xc0, 0x03, 0x5f, 0xd6])
         }
         return Data(bytes)
     }

@@ -1,7 +1,8 @@
 /* virtio-blk and virtio-rng on QEMU's virt board, run with two disks and an entropy device in this order
  * (Tests/IntegrationTests/VirtioTests.swift makes the images):
  *   disk 0: read-write, serial "emud-disk-0"; disk 1: read-only; then virtio-rng.
- * Sector k of each image starts with "disk D sector K" and is filled with bytes (k * 7 + i + D) & 0xff.
+ * Sector k of each image starts with "disk D sector K" and is filled with bytes (k * 7 + i + D) & 0xff; sector 7
+ * of disk 1 holds code at offset 64.
  * Prints the 32 transports, the negotiated features, and the outcome of each request; sector 5 of disk 0 ends
  * up holding "written by the guest" (the test checks the host file), disk 1 is unchanged.
  * SPDX-License-Identifier: GPL-2.0-or-later */
@@ -14,6 +15,7 @@
 static struct vrings rings[3] __attribute__((aligned(4096)));
 static struct vqueue queues[3];
 static uint8_t sector[2][4096] __attribute__((aligned(512)));
+static uint32_t code_page[128] __attribute__((aligned(512)));
 static volatile struct blk_header header;
 static volatile uint8_t status_byte;
 static volatile unsigned irqs, irq_id, irq_status;
@@ -185,6 +187,19 @@ int main(void)
     printf("read-only disk, write sector 1: status %d\n", s);
     s = blk_request(d1, BLK_T_IN, 1, sector[0], 512, 1, &used);
     describe_sector("  sector 1 after", sector[0]);
+
+    /* A sector read over code that has run replaces it: both emulators keep instruction fetch coherent with
+     * device writes, so no cache maintenance follows the read and the device's own write is what is tested.
+     * Sector 7 of disk 1 holds "mov w0, #42; ret" at offset 64. */
+    code_page[16] = 0x52800020; /* mov w0, #1 */
+    code_page[17] = 0xd65f03c0; /* ret */
+    __asm__ volatile("dsb sy\n\tic iallu\n\tdsb sy\n\tisb" ::: "memory");
+    int (*code)(void) = (int (*)(void))(uintptr_t)&code_page[16];
+    int before = code();
+    s = blk_request(d1, BLK_T_IN, 7, code_page, 512, 1, &used);
+    __asm__ volatile("dsb sy\n\tisb" ::: "memory");
+    int after = code();
+    printf("code read from disk over code that ran: status %d, returned %d then %d\n", s, before, after);
 
     /* A completion raises the transport's SPI (16 + slot). */
     /* Earlier completions were polled, not acknowledged: clear them so that only this one interrupts. */
