@@ -54,6 +54,11 @@ uint64_t emud_landlock_read_execute(void)
     return LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
 }
 
+uint64_t emud_landlock_read_write_file(void)
+{
+    return LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE;
+}
+
 int emud_landlock_allow(int ruleset, const char *path, uint64_t access)
 {
     int fd = open(path, O_PATH | O_CLOEXEC);

@@ -9,6 +9,10 @@ public struct MachineConfiguration: Sendable {
     public var semihostingCommandLine: String = ""
     /// The generic timer's time source: host time, or instruction counting for reproducible runs (`--icount`).
     public var clock: GuestClock = .host
+    /// virtio-blk disks, on the virtio-mmio transports in QEMU's `-device` order (see `VirtioMMIOBus`).
+    public var drives: [DriveConfiguration] = []
+    /// A virtio-rng device after the drives (QEMU's `-device virtio-rng-device`; `virt` has none by default).
+    public var virtioRNG = false
     public static let maxCPUs = 8
 
     public init(cpus: Int = 1, ramSize: UInt64 = 128 << 20) {
@@ -124,6 +128,7 @@ public final class Machine: PowerController, @unchecked Sendable {
         board = try VirtBoard(ramSize: configuration.ramSize, cpus: configuration.cpus, console: console,
                           semihostingRoot: configuration.semihostingRoot)
         board.semihosting.commandLine = configuration.semihostingCommandLine
+        try board.virtio.plug(drives: configuration.drives, rng: configuration.virtioRNG)
         var cpus: [VCPU] = []
         for i in 0..<configuration.cpus { cpus.append(VCPU(index: i, memory: board.memory, clock: configuration.clock)) }
         for cpu in cpus { cpu.hostFences = configuration.cpus > 1 }
@@ -539,6 +544,7 @@ public final class Machine: PowerController, @unchecked Sendable {
     /// Runs with every vCPU parked.
     private func performReset() {
         if let image { try? board.load(image) }
+        board.virtio.reset()
         for cpu in vcpus {
             cpu.flushTranslations()
             let identity = cpu.state.sys.identity

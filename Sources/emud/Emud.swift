@@ -60,6 +60,16 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("wait-gdb"), help: "Hold the machine before its first instruction until gdb attaches and continues (like QEMU's -S).")
     var waitGDB = false
 
+    @Option(name: .customLong("drive"), help: ArgumentHelp(
+        "A virtio-blk disk from a raw image: file=PATH[,format=raw][,readonly=on][,serial=ID] (repeatable; ',,' is a comma in PATH). Like QEMU's -drive file=PATH,format=raw,if=none,id=dN -device virtio-blk-device,drive=dN: the first --drive gets the virtio-mmio transport QEMU gives the first -device (0x0a003e00, SPI 47), the next the one below it. if=none and id= are accepted and ignored. The transports are virtio 1.x (QEMU: -global virtio-mmio.force-legacy=false).",
+        valueName: "spec"))
+    var drives: [String] = []
+
+    @Option(name: .customLong("device"), help: ArgumentHelp(
+        "Add a device: virtio-rng, an entropy source fed from the host (QEMU's -device virtio-rng-device; the virt board has none by default). It takes the next virtio-mmio transport after the drives'.",
+        valueName: "name"))
+    var devices: [String] = []
+
     @Argument(help: "The guest image (ELF64 AArch64, or a flat binary with --load-address).")
     var image: String
 
@@ -70,6 +80,10 @@ struct Run: ParsableCommand {
         if let gdb { description["gdb"] = .string(gdb) }
         let spec: MachineSpec
         do {
+            var driveObjects: [JSONValue] = []
+            for text in drives { driveObjects.append(try DriveSpec.object(commandLine: text)) }
+            if !driveObjects.isEmpty { description["drives"] = .array(driveObjects) }
+            if !devices.isEmpty { description["devices"] = .array(devices.map { .string($0) }) }
             spec = try MachineSpec(decoding: description, context: "emud run")
         } catch {
             standardError("emud: \(error.description) (--\(error.key))")
@@ -102,9 +116,11 @@ struct Run: ParsableCommand {
         }
         config.semihostingRoot = semihostingRoot
         if let icount { config.clock = .instructions(shift: icount) }
+        spec.applyDevices(to: &config)
         let machine: Machine
         do {
             machine = try Machine(configuration: config, console: Console.fileDescriptor(1))
+            machine.board.virtio.onDeviceError { standardError("emud: \($0)") }
             try machine.load(guest)
         } catch {
             standardError("emud: \(error)")

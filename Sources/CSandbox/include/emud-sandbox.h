@@ -23,6 +23,9 @@ int emud_landlock_enforce(int ruleset);
 /* The access bits a worker grants: reading files and directories, and executing (plugins, libraries). */
 uint64_t emud_landlock_read_execute(void);
 
+/* The access bits a worker grants on its machine's writable drives: reading and writing the file (not truncating). */
+uint64_t emud_landlock_read_write_file(void);
+
 /* Installs, on every thread (TSYNC), a seccomp filter that refuses with EPERM the system calls a running machine
  * never needs and an attacker would: execve, ptrace, mounts, modules, kexec, bpf, namespaces, keyrings, reboot.
  * System calls of another architecture kill the process. 0, or -errno. */

@@ -14,6 +14,8 @@ public final class VirtBoard: VCPUPlatform {
     public let gic: GICv2
     public let uart: PL011
     public let console: Console
+    /// The 32 virtio-mmio transports at 0x0a00_0000 (SPIs 16-47), empty until the machine plugs its devices.
+    public let virtio: VirtioMMIOBus
     let semihosting: Semihosting
     /// Power and start requests for secondary vCPUs (PSCI CPU_ON/CPU_OFF/AFFINITY_INFO) go here.
     weak var power: PowerController?
@@ -24,6 +26,7 @@ public final class VirtBoard: VCPUPlatform {
         self.console = console
         uart = PL011(output: { console.write([$0]) })
         semihosting = Semihosting(console: console, allowedRoot: semihostingRoot)
+        virtio = VirtioMMIOBus(memory: memory, gic: gic)
         memory.map(uart, at: Self.uartBase, size: 0x1000)
         memory.map(gic.distributor, at: Self.gicDistributorBase, size: 0x10000)
         memory.map(gic.cpuInterface, at: Self.gicCPUBase, size: 0x10000)

@@ -103,9 +103,13 @@ final class Daemon: @unchecked Sendable {
         let console = Console { bytes in forwarder.target?.consoleOutput(bytes) }
         var configuration = MachineConfiguration(cpus: spec.cpus, ramSize: spec.memory)
         configuration.semihostingRoot = nil
+        spec.applyDevices(to: &configuration)
         let machine: Machine
         do {
             machine = try Machine(id: spec.id, configuration: configuration, console: console)
+            machine.board.virtio.onDeviceError { [logger = self.logger] in
+                logger.warning("machine \(spec.id): \($0)", metadata: ["MACHINE_ID": .string(spec.id)])
+            }
             try machine.load(image)
         } catch {
             throw ControlError.generic("\(error)")

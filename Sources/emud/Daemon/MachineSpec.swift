@@ -20,6 +20,11 @@ struct MachineSpec: Equatable {
     var memoryLimit: UInt64?
     /// The worker's cgroup `cpu.weight` (1-10000, systemd's default 100), under systemd with `Delegate=yes`.
     var cpuWeight: Int?
+    /// virtio-blk disks, in the order they take virtio-mmio transports (see `VirtioMMIOBus`).
+    var drives: [DriveSpec] = []
+    /// Further devices, after the drives: "virtio-rng" (QEMU's `-device virtio-rng-device`).
+    var devices: [String] = []
+    static let deviceNames = ["virtio-rng"]
 
     enum CrashPolicy: String, CaseIterable {
         /// The machine stays listed as crashed, with the reason, until machine-destroy.
@@ -32,7 +37,7 @@ struct MachineSpec: Equatable {
 
     /// The keys a machine description may have (machine-create's parameters, a configuration entry's keys).
     static let keys = ["id", "board", "image", "cpus", "memory", "gdb", "paused", "console", "plugins", "on_crash",
-                      "memory_limit", "cpu_weight"]
+                      "memory_limit", "cpu_weight", "drives", "devices"]
     static let memoryRange = (1 << 20)...(3 << 30)
 
     init(id: String, image: String) {
@@ -94,6 +99,18 @@ struct MachineSpec: Equatable {
             let arguments = try field("args") { () throws(ControlError) in try PluginSpec.arguments(plugin["args"], context: context) }
             plugins.append(PluginSpec(path: path, arguments: arguments))
         }
+        let driveEntries = try field("drives") { () throws(ControlError) in try args.optionalArray("drives") } ?? []
+        for i in driveEntries.indices {
+            drives.append(try DriveSpec(decoding: driveEntries[i], context: "\(context): drives[\(i)]"))
+        }
+        for entry in try field("devices", { () throws(ControlError) in try args.optionalArray("devices") }) ?? [] {
+            // QEMU's name for the same device is accepted too.
+            let name = entry.stringValue == "virtio-rng-device" ? "virtio-rng" : entry.stringValue
+            guard let name, Self.deviceNames.contains(name) else {
+                throw Problem(key: "devices", description: "\(context): 'devices' takes \(Self.deviceNames.joined(separator: ", ")), not \(entry.serialized())")
+            }
+            devices.append(name)
+        }
     }
 
     /// The description a worker is given to create this machine: everything but the console, which the daemon
@@ -105,6 +122,8 @@ struct MachineSpec: Equatable {
         if !plugins.isEmpty {
             object["plugins"] = .array(plugins.map { .object(["path": .string($0.path), "args": .array($0.arguments.map { .string($0) })]) })
         }
+        if !drives.isEmpty { object["drives"] = .array(drives.map(\.json)) }
+        if !devices.isEmpty { object["devices"] = .array(devices.map { .string($0) }) }
         return object
     }
 

@@ -192,6 +192,7 @@ final class Supervisor: @unchecked Sendable {
                          "--plugin-abi", policy.strictABI ? "strict" : "version",
                          "--address-space-limit", String(WorkerLimits.addressSpace(forGuestMemory: spec.memory)),
                          "--open-files-limit", String(WorkerLimits.openFiles), "--image", spec.image]
+        arguments += spec.driveSandboxArguments
         for directory in policy.trustedDirectories ?? [] { arguments += ["--plugin-dir", directory] }
         if policy.allowIncompatibleLicenses { arguments.append("--allow-incompatible-plugins") }
         let inherited: Int32? = lock.withLock { inheritedGDBSockets.removeValue(forKey: spec.id) }

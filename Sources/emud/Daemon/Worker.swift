@@ -32,6 +32,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("socket")) var socketPath: String?
     /// The machine's image: the one file outside the system's libraries and the plugin directories it may read.
     @Option(name: .customLong("image")) var image: String?
+    /// The machine's disks: the only files it may write (read-only ones it may only read).
+    @Option(name: .customLong("drive-rw")) var writableDrives: [String] = []
+    @Option(name: .customLong("drive-ro")) var readOnlyDrives: [String] = []
     @Flag(name: .customLong("no-sandbox")) var noSandbox = false
     /// Set by the worker itself when it re-executes inside its Landlock domain.
     @Flag(name: .customLong("sandboxed")) var sandboxed = false
@@ -47,7 +50,9 @@ struct WorkerCommand: AsyncParsableCommand {
             try WorkerLimits.apply(addressSpace: addressSpaceLimit, openFiles: openFilesLimit)
             if !noSandbox {
                 if !sandboxed {
-                    let why = try WorkerSandbox.confineFileSystemAndRestart(readable: pluginDirectories + (image.map { [$0] } ?? []))
+                    let why = try WorkerSandbox.confineFileSystemAndRestart(
+                        readable: pluginDirectories + (image.map { [$0] } ?? []) + readOnlyDrives.filter(WorkerSandbox.isDiskFile),
+                        writable: writableDrives)
                     logger.warning("machine \(machineID): its worker runs without a file-system sandbox: \(why)",
                                    metadata: ["MACHINE_ID": .string(machineID)])
                 }
