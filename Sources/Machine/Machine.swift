@@ -108,6 +108,8 @@ public final class Machine: PowerController, @unchecked Sendable {
     private let observersLock = NSLock()
 
     private static let vcpuKey = "emud.vcpu"
+    /// The RTC's date at counter zero under `--icount`: 2000-01-01T00:00:00Z.
+    static let deterministicEpoch: UInt64 = 946_684_800
 
     public init(id: String = "machine0", configuration: MachineConfiguration, console: Console) throws {
         guard (1...MachineConfiguration.maxCPUs).contains(configuration.cpus) else {
@@ -131,6 +133,16 @@ public final class Machine: PowerController, @unchecked Sendable {
         poweredOn = Array(repeating: false, count: cpus.count)
         parked = Array(repeating: true, count: cpus.count)
         board.power = self
+        for bank in board.flash {
+            // Code translated from flash is stale once the flash is programmed or erased.
+            bank.contentChanged = { [unowned self] in for cpu in self.vcpus { cpu.requestFlush() } }
+        }
+        if case .instructions = configuration.clock {
+            // Deterministic runs see a fixed date that advances with the reading vCPU's counter.
+            board.rtc.clock = { [unowned self] cpu in
+                Self.deterministicEpoch + self.vcpus[min(max(cpu, 0), self.vcpus.count - 1)].counter / GenericTimer.frequency
+            }
+        }
         for cpu in cpus { cpu.platform = board }
         board.gic.irqOutput = { [unowned self] cpu, level in self.vcpus[cpu].setIRQLine(level) }
         for cpu in cpus {
@@ -154,6 +166,7 @@ public final class Machine: PowerController, @unchecked Sendable {
         try board.load(image)
         self.image = image
         vcpus[0].state.reset(entry: image.entry)
+        vcpus[0].state.x[0] = image.bootArgument
         for cpu in vcpus.dropFirst() { cpu.state.reset(entry: 0) }
     }
 
@@ -534,6 +547,7 @@ public final class Machine: PowerController, @unchecked Sendable {
             let identity = cpu.state.sys.identity
             cpu.state.reset(entry: cpu.index == 0 ? (image?.entry ?? 0) : 0)
             cpu.state.sys.identity = identity
+            if cpu.index == 0 { cpu.state.x[0] = image?.bootArgument ?? 0 }
             cpu.resetExclusiveMonitor()
         }
         control.lock()

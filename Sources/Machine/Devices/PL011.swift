@@ -68,9 +68,15 @@ public final class PL011: MMIODevice {
         lock.lock()
         switch offset {
         case 0x000:
+            // Transmission is instant, so the transmit FIFO is at once below its trigger level again: the
+            // transmit interrupt (TXIS) rises after every byte, as in QEMU's model. Linux's driver waits for it
+            // before sending more than a FIFO's worth.
             let byte = UInt8(truncatingIfNeeded: value)
+            rawInterrupts |= 1 << 5
+            let transmitLevel = updateLocked()
             lock.unlock()
             output(byte)
+            interruptLine?(transmitLevel)
             return true
         case 0x004: break
         case 0x024: integerBaud = UInt32(truncatingIfNeeded: value) & 0xffff

@@ -30,8 +30,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("open-files-limit")) var openFilesLimit: UInt64?
     /// Where a daemon started after this one's daemon died finds the worker (``Supervisor/adoptWorkers()``).
     @Option(name: .customLong("socket")) var socketPath: String?
-    /// The machine's image: the one file outside the system's libraries and the plugin directories it may read.
-    @Option(name: .customLong("image")) var image: String?
+    /// The machine's files (its image; a kernel's initrd and device tree): the only files outside the system's
+    /// libraries and the plugin directories it may read.
+    @Option(name: .customLong("image")) var image: [String] = []
     @Flag(name: .customLong("no-sandbox")) var noSandbox = false
     /// Set by the worker itself when it re-executes inside its Landlock domain.
     @Flag(name: .customLong("sandboxed")) var sandboxed = false
@@ -47,7 +48,7 @@ struct WorkerCommand: AsyncParsableCommand {
             try WorkerLimits.apply(addressSpace: addressSpaceLimit, openFiles: openFilesLimit)
             if !noSandbox {
                 if !sandboxed {
-                    let why = try WorkerSandbox.confineFileSystemAndRestart(readable: pluginDirectories + (image.map { [$0] } ?? []))
+                    let why = try WorkerSandbox.confineFileSystemAndRestart(readable: pluginDirectories + image)
                     logger.warning("machine \(machineID): its worker runs without a file-system sandbox: \(why)",
                                    metadata: ["MACHINE_ID": .string(machineID)])
                 }
