@@ -80,6 +80,8 @@ public final class Machine: PowerController, @unchecked Sendable {
 
     private let control = NSCondition()
     private var threads: [Thread] = []
+    /// vCPU threads that have returned from `vcpuThread` (under `control`).
+    private var threadsExited = 0
     private var poweredOn: [Bool]
 
     /// Whether vCPU `cpu` is powered on (PSCI CPU_ON has started it and it has not called CPU_OFF); false for an
@@ -233,7 +235,9 @@ public final class Machine: PowerController, @unchecked Sendable {
         control.unlock()
         for cpu in vcpus { cpu.requestStop() }
         control.lock()
-        while parked.contains(false) { control.wait() }
+        // Also wait for threads that have not begun yet: a guest that ends at once (PSCI SYSTEM_OFF in its first
+        // block) can finish before a secondary's thread first runs, and that thread reaches the machine.
+        while parked.contains(false) || threadsExited < threads.count { control.wait() }
         control.unlock()
     }
 
@@ -515,6 +519,7 @@ public final class Machine: PowerController, @unchecked Sendable {
             }
         }
         parked[i] = true
+        threadsExited += 1
         control.broadcast()
         control.unlock()
     }

@@ -115,6 +115,9 @@ public final class FlattenedDeviceTree {
 
     /// Sets property `name` of the node at `path` (made if missing) to raw bytes.
     public func set(_ path: String, _ name: String, bytes: [UInt8]) throws(DeviceTreeError) {
+        guard bytes.count <= Self.maximumSize else {
+            throw DeviceTreeError(description: "\(path):\(name) would hold \(bytes.count) bytes; a device tree takes at most \(Self.maximumSize >> 20) MiB")
+        }
         try addNode(path)
         let count = Int32(bytes.count)
         _ = try edit("setting \(path):\(name)") { fdt in

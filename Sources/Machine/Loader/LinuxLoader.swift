@@ -73,8 +73,12 @@ public enum LinuxLoader {
     /// Largest kernel emud unpacks from gzip (QEMU's LOAD_IMAGE_MAX_GUNZIP_BYTES).
     public static let maximumUnpackedKernel = 256 << 20
 
-    static func read(_ path: String) throws(BootError) -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else {
+    /// The bytes of a file of at most `limit` bytes (checked before reading, so a huge file costs nothing).
+    static func read(_ path: String, limit: UInt64, what: String) throws(BootError) -> [UInt8] {
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? UInt64, size > limit {
+            throw .badImage(path, "the \(what) is \(size >> 20) MiB; emud takes at most \(limit >> 20) MiB here")
+        }
+        guard let data = FileManager.default.contents(atPath: path), UInt64(data.count) <= limit else {
             throw .unreadable(path, FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")
         }
         return [UInt8](data)
@@ -88,7 +92,7 @@ public enum LinuxLoader {
     /// Everything a boot puts in RAM, as one image: kernel, initrd and DTB segments, entered at the kernel with
     /// X0 = the DTB's address. An ELF kernel is returned as `ELFLoader` reads it.
     public static func prepare(_ boot: BootConfiguration, cpus: Int, ramSize: UInt64) throws -> GuestImage {
-        var kernel = try read(boot.kernel)
+        var kernel = try read(boot.kernel, limit: max(ramSize, UInt64(maximumUnpackedKernel)), what: "kernel")
         if kernel.starts(with: [0x7f, 0x45, 0x4c, 0x46]) {
             return try ELFLoader.parse(kernel, path: boot.kernel)
         }
@@ -123,7 +127,7 @@ public enum LinuxLoader {
         var initrdEnd = initrdStart
         var chosen = ChosenNode(bootargs: boot.append)
         if let path = boot.initrd {
-            let initrd = try read(path)
+            let initrd = try read(path, limit: ramSize, what: "initrd")
             let size = UInt64(initrd.count)
             guard initrdStart <= ramEnd, size <= ramEnd - initrdStart else {
                 throw BootError.doesNotFit(what: "initrd", path: path, bytes: size, ramSize: ramSize)
@@ -133,18 +137,7 @@ public enum LinuxLoader {
             chosen.initrd = initrdStart..<initrdEnd
         }
 
-        let tree: FlattenedDeviceTree
-        do {
-            if let path = boot.dtb {
-                tree = try FlattenedDeviceTree(blob: try read(path), source: path)
-                try VirtBoard.fixUp(tree, ramSize: ramSize, chosen: chosen)
-            } else {
-                tree = try VirtBoard.deviceTree(cpus: cpus, ramSize: ramSize, chosen: chosen)
-            }
-        } catch let error as DeviceTreeError {
-            throw BootError.deviceTree(error.description)
-        }
-        let dtb = try tree.blob()
+        let dtb = try deviceTree(boot.dtb, cpus: cpus, ramSize: ramSize, chosen: chosen)
         // Early arm64 kernels map the DTB by the 2 MiB block that holds it: keep it alone in one (QEMU does too).
         guard let dtbStart = alignUp(initrdEnd, 2 << 20), dtbStart <= ramEnd, UInt64(dtb.count) <= ramEnd - dtbStart else {
             throw BootError.doesNotFit(what: "device tree", path: boot.dtb ?? "(emud's)", bytes: UInt64(dtb.count), ramSize: ramSize)
@@ -153,19 +146,28 @@ public enum LinuxLoader {
         return GuestImage(path: boot.kernel, entry: kernelStart, segments: segments, symbols: [], bootArgument: dtbStart)
     }
 
-    /// Firmware as QEMU's `-bios` boots it: the file in the first flash bank, entered at address 0, with the
-    /// device tree at the start of RAM for it to find.
-    public static func firmware(_ path: String, cpus: Int, ramSize: UInt64) throws -> GuestImage {
-        let bytes = try read(path)
-        guard UInt64(bytes.count) <= VirtBoard.flashBankSize else {
-            throw BootError.badImage(path, "\(bytes.count >> 20) MiB of firmware does not fit the \(VirtBoard.flashBankSize >> 20) MiB flash bank")
-        }
-        let dtb: [UInt8]
+    /// The DTB a boot gives the guest: the user's (`--dtb`) with /memory and /chosen rewritten, or emud's own.
+    static func deviceTree(_ userFile: String?, cpus: Int, ramSize: UInt64, chosen: ChosenNode) throws -> [UInt8] {
         do {
-            dtb = try VirtBoard.deviceTree(cpus: cpus, ramSize: ramSize, chosen: ChosenNode()).blob()
+            if let path = userFile {
+                let tree = try FlattenedDeviceTree(blob: try read(path, limit: UInt64(FlattenedDeviceTree.maximumSize), what: "device tree"), source: path)
+                try VirtBoard.fixUp(tree, ramSize: ramSize, chosen: chosen)
+                return try tree.blob()
+            }
+            return try VirtBoard.deviceTree(cpus: cpus, ramSize: ramSize, chosen: chosen).blob()
         } catch let error as DeviceTreeError {
             throw BootError.deviceTree(error.description)
         }
+    }
+
+    /// Firmware as QEMU's `-bios` boots it: the file in the first flash bank, entered at address 0, with the
+    /// device tree (emud's, or `dtb` fixed up) at the start of RAM for it to find.
+    public static func firmware(_ path: String, dtb userTree: String? = nil, cpus: Int, ramSize: UInt64) throws -> GuestImage {
+        let bytes = try read(path, limit: VirtBoard.flashBankSize, what: "firmware")
+        guard UInt64(bytes.count) <= VirtBoard.flashBankSize else {
+            throw BootError.badImage(path, "\(bytes.count >> 20) MiB of firmware does not fit the \(VirtBoard.flashBankSize >> 20) MiB flash bank")
+        }
+        let dtb = try deviceTree(userTree, cpus: cpus, ramSize: ramSize, chosen: ChosenNode())
         guard UInt64(dtb.count) <= ramSize else {
             throw BootError.doesNotFit(what: "device tree", path: "(emud's)", bytes: UInt64(dtb.count), ramSize: ramSize)
         }

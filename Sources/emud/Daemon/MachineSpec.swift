@@ -80,7 +80,8 @@ struct MachineSpec: Equatable {
             default: bios = value
             }
         }
-        if kernel == nil, let orphan = [("initrd", initrd), ("append", append), ("dtb", dtb)].first(where: { $0.1 != nil }) {
+        // A device tree also goes with firmware (QEMU's -bios with -dtb); the rest only with a kernel.
+        if kernel == nil, let orphan = [("initrd", initrd), ("append", append), ("dtb", bios == nil ? dtb : nil)].first(where: { $0.1 != nil }) {
             throw Problem(key: orphan.0, description: "\(context): '\(orphan.0)' needs a 'kernel' to boot")
         }
         if kernel != nil && bios != nil {
@@ -165,7 +166,7 @@ struct MachineSpec: Equatable {
 
     /// The guest image to load: the ELF, or the kernel with its initrd and device tree placed as QEMU places them.
     func guestImage() throws -> GuestImage {
-        if let bios { return try LinuxLoader.firmware(bios, cpus: cpus, ramSize: memory) }
+        if let bios { return try LinuxLoader.firmware(bios, dtb: dtb, cpus: cpus, ramSize: memory) }
         if let kernel {
             return try LinuxLoader.prepare(BootConfiguration(kernel: kernel, initrd: initrd, append: append, dtb: dtb),
                                            cpus: cpus, ramSize: memory)
