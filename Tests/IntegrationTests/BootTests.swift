@@ -191,6 +191,8 @@ private func writeImage(_ words: [UInt32], to path: String) {
         #expect(session.waitFor("C-\(cpus)-C", timeout: 120), "cpuinfo: \(session.tail(1500))")
         // Cortex-A76's part number, as MIDR_EL1 reports it.
         #expect(session.output.contains("CPU part\t: 0xd0b"))
+        // A kernel that hit a bug, an oops or an interrupt nobody handled (a stuck device line) prints a trace.
+        #expect(!session.output.contains("Call trace:"), "the kernel printed a trace: \(session.output.components(separatedBy: "Call trace:").first?.suffix(800) ?? "")")
         session.send("poweroff -f\n")
         let status = session.waitForExit(timeout: 120)
         #expect(status == 0, "poweroff -f: emud ended with \(status.map(String.init) ?? "nothing (still running)"); \(session.tail(500))")

@@ -65,9 +65,9 @@ public final class PL031: MMIODevice {
         case 0x01c: rawInterrupt &= ~(v & 1)
         default: break
         }
-        let level = updateLocked(cpu)
+        // Delivered under the lock, so concurrent writers cannot leave a stale level behind (as in PL011).
+        interruptLine?(updateLocked(cpu))
         lock.unlock()
-        interruptLine?(level)
         return true
     }
 }
