@@ -189,6 +189,10 @@ private func writeImage(_ words: [UInt32], to path: String) {
         #expect(session.waitFor("N-\(cpus)-N", timeout: 120), "nproc: \(session.tail(500))")
         session.send("cat /proc/cpuinfo; echo C-$(grep -c ^processor /proc/cpuinfo)-C\n")
         #expect(session.waitFor("C-\(cpus)-C", timeout: 120), "cpuinfo: \(session.tail(1500))")
+        // The PL031 gives the guest the host's date.
+        let year = Calendar(identifier: .gregorian).component(.year, from: Date())
+        session.send("echo D-$(date -u +%Y)-D\n")
+        #expect(session.waitFor("D-\(year)-D", timeout: 120), "date: \(session.tail(300))")
         // Cortex-A76's part number, as MIDR_EL1 reports it.
         #expect(session.output.contains("CPU part\t: 0xd0b"))
         // A kernel that hit a bug, an oops or an interrupt nobody handled (a stuck device line) prints a trace.
@@ -232,13 +236,27 @@ extension BootTests {
         let session = try ConsoleSession(env.emud, ["run", "--bios", firmware, "--memory", "256M"])
         defer { session.terminate() }
         guard session.waitForBoot("=> ", timeout: 600, what: "U-Boot reached its prompt") else { return }
-        session.send("version\n")
-        #expect(session.waitFor("U-Boot 2023", timeout: 60), "version: \(session.tail(500))")
-        session.send("bdinfo\n")
-        #expect(session.waitFor("DRAM bank", timeout: 60), "bdinfo: \(session.tail(800))")
+        // Types a command at the next prompt after `start` and checks its answer; returns where its output begins
+        // (the prompt that follows it comes after that).
+        func run(_ line: String, expecting text: String, after start: Int) -> Int {
+            guard let sent = session.type(line + "\n", whenPromptedAfter: start) else {
+                Issue.record("no prompt for '\(line)': \(session.tail(800))")
+                return session.length
+            }
+            #expect(session.waitFor(text, timeout: 300, after: sent), "\(line): \(session.tail(800))")
+            return sent
+        }
+        var at = run("version", expecting: "U-Boot 2023", after: 0)
+        at = run("bdinfo", expecting: "DRAM bank", after: at)
         // The device tree's magic (0xd00dfeed, big-endian) as U-Boot's md shows a little-endian word.
-        session.send("md 40000000 4\n")
-        #expect(session.waitFor("40000000: edfe0dd0", timeout: 60), "md: \(session.tail(500))")
+        at = run("md 40000000 4", expecting: "40000000: edfe0dd0", after: at)
+        // The environment lives in the second flash bank: saving it erases and programs flash, and after a reset
+        // (PSCI SYSTEM_RESET; the flash keeps its contents) U-Boot reads it back.
+        at = run("setenv emudtest 42; saveenv", expecting: "Writing to Flash... done", after: at)
+        at = run("reset", expecting: "Loading Environment from Flash... OK", after: at)
+        // Any key stops the autoboot countdown and gives the prompt at once.
+        if let sent = session.type("\n", whenPromptedAfter: at, prompt: "Hit any key to stop autoboot") { at = sent }
+        at = run("printenv emudtest", expecting: "emudtest=42", after: at)
     }
 }
 
@@ -299,16 +317,34 @@ final class ConsoleSession: @unchecked Sendable {
 
     func tail(_ count: Int) -> String { String(output.suffix(count)) }
 
-    /// Waits until the output contains `text`; false on timeout or when the process ended first.
-    func waitFor(_ text: String, timeout: TimeInterval) -> Bool {
+    /// Bytes of output so far, to wait for what comes after them.
+    var length: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return collected.count
+    }
+
+    /// Waits until the output from byte `start` on contains `text`; false on timeout or when the process ended
+    /// first.
+    func waitFor(_ text: String, timeout: TimeInterval, after start: Int = 0) -> Bool {
         let deadline = Date(timeIntervalSinceNow: timeout)
         let needle = Data(text.utf8)
         condition.lock()
         defer { condition.unlock() }
-        while collected.range(of: needle) == nil {
-            if ended || !condition.wait(until: deadline) { return collected.range(of: needle) != nil }
+        func found() -> Bool { collected.range(of: needle, in: min(start, collected.count)..<collected.count) != nil }
+        while !found() {
+            if ended || !condition.wait(until: deadline) { return found() }
         }
         return true
+    }
+
+    /// Types `line` once the output after `start` shows `prompt` (firmware reads the console while it prints,
+    /// to notice Ctrl-C, and drops what it reads then); returns the output length before the line, or nil.
+    func type(_ line: String, whenPromptedAfter start: Int, prompt: String = "=> ", timeout: TimeInterval = 300) -> Int? {
+        guard waitFor(prompt, timeout: timeout, after: start) else { return nil }
+        let before = length
+        send(line)
+        return before
     }
 
     /// Waits for a boot to reach `marker`, prints how long it took (from the start of the process), and records
