@@ -4,7 +4,8 @@ SWIFT ?= swift
 BUILD := build
 EMUD := .build/release/emud
 APT_PACKAGES := qemu-system-arm qemu-user gdb-multiarch gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
-                libcapstone-dev libsystemd-dev pkg-config systemd bc python3-venv python3-pip
+                libcapstone-dev libsystemd-dev pkg-config systemd bc python3-venv python3-pip \
+                libfdt-dev device-tree-compiler zlib1g-dev cpio
 CROSS ?= aarch64-linux-gnu-
 export EMUD_BIN := $(CURDIR)/$(EMUD)
 export EMUD_GUESTS := $(CURDIR)/$(BUILD)/guests
@@ -16,7 +17,7 @@ HOST_PYTHON := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo
 # QEMU's own QMP client library, which the tests drive the control socket with.
 export EMUD_PYTHON := $(PYENV)/bin/python
 
-.PHONY: all deps release guests plugins pyenv run test bench install clean fuzz fuzz-ci soak
+.PHONY: all deps release guests plugins pyenv linux run test bench install clean fuzz fuzz-ci soak
 
 all: release
 
@@ -65,7 +66,12 @@ pyenv: deps
 	@test -x $(PYENV)/bin/python && $(PYENV)/bin/python -c 'import qemu.qmp' 2>/dev/null || { \
 	  $(HOST_PYTHON) -m venv $(PYENV) && $(PYENV)/bin/pip install -q 'qemu.qmp>=0.0.3'; }
 
-test: release guests plugins pyenv
+# Debian 12's arm64 kernel, busybox and U-Boot for the boot tests, fetched from the Debian archive (never
+# committed) with a busybox initramfs built from them; kept in build/linux, so later runs are offline.
+linux: deps
+	@Tests/Linux/fetch.sh $(CURDIR)/$(BUILD)/linux
+
+test: release guests plugins pyenv linux
 	$(SWIFT) build --build-tests
 	@# One test at a time: several suites block threads while guests run, and Swift concurrency has only as
 	@# many threads as cores here; running them side by side starved the NIO-based tests.

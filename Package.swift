@@ -28,12 +28,15 @@ let package = Package(
         .systemLibrary(
             name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]),
+        // libfdt has no pkg-config file in Debian 12; the module map links it.
+        .systemLibrary(name: "CLibFDT", path: "Sources/CLibFDT", providers: [.apt(["libfdt-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CEmudPlugin", path: "Sources/CEmudPlugin"),
         .target(name: "CAtomic128", path: "Sources/CAtomic128"),
         .target(name: "CSandbox", path: "Sources/CSandbox"),
         .target(
             name: "Machine",
-            dependencies: ["CAtomic128", .product(name: "Atomics", package: "swift-atomics")],
+            dependencies: ["CAtomic128", "CLibFDT", "CZlib", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: hotPathFlags),
         .target(
             name: "Plugins",

@@ -84,6 +84,8 @@ public final class Machine: PowerController, @unchecked Sendable {
 
     private let control = NSCondition()
     private var threads: [Thread] = []
+    /// vCPU threads that have returned from `vcpuThread` (under `control`).
+    private var threadsExited = 0
     private var poweredOn: [Bool]
 
     /// Whether vCPU `cpu` is powered on (PSCI CPU_ON has started it and it has not called CPU_OFF); false for an
@@ -112,6 +114,8 @@ public final class Machine: PowerController, @unchecked Sendable {
     private let observersLock = NSLock()
 
     private static let vcpuKey = "emud.vcpu"
+    /// The RTC's date at counter zero under `--icount`: 2000-01-01T00:00:00Z.
+    static let deterministicEpoch: UInt64 = 946_684_800
 
     public init(id: String = "machine0", configuration: MachineConfiguration, console: Console) throws {
         guard (1...MachineConfiguration.maxCPUs).contains(configuration.cpus) else {
@@ -136,6 +140,16 @@ public final class Machine: PowerController, @unchecked Sendable {
         poweredOn = Array(repeating: false, count: cpus.count)
         parked = Array(repeating: true, count: cpus.count)
         board.power = self
+        for bank in board.flash {
+            // Code translated from flash is stale once the flash is programmed or erased.
+            bank.contentChanged = { [unowned self] in for cpu in self.vcpus { cpu.requestFlush() } }
+        }
+        if case .instructions = configuration.clock {
+            // Deterministic runs see a fixed date that advances with the reading vCPU's counter.
+            board.rtc.clock = { [unowned self] cpu in
+                Self.deterministicEpoch + self.vcpus[min(max(cpu, 0), self.vcpus.count - 1)].counter / GenericTimer.frequency
+            }
+        }
         for cpu in cpus { cpu.platform = board }
         board.gic.irqOutput = { [unowned self] cpu, level in self.vcpus[cpu].setIRQLine(level) }
         for cpu in cpus {
@@ -169,6 +183,7 @@ public final class Machine: PowerController, @unchecked Sendable {
         try board.load(image)
         self.image = image
         vcpus[0].state.reset(entry: image.entry)
+        vcpus[0].state.x[0] = image.bootArgument
         for cpu in vcpus.dropFirst() { cpu.state.reset(entry: 0) }
     }
 
@@ -235,7 +250,9 @@ public final class Machine: PowerController, @unchecked Sendable {
         control.unlock()
         for cpu in vcpus { cpu.requestStop() }
         control.lock()
-        while parked.contains(false) { control.wait() }
+        // Also wait for threads that have not begun yet: a guest that ends at once (PSCI SYSTEM_OFF in its first
+        // block) can finish before a secondary's thread first runs, and that thread reaches the machine.
+        while parked.contains(false) || threadsExited < threads.count { control.wait() }
         control.unlock()
     }
 
@@ -517,6 +534,7 @@ public final class Machine: PowerController, @unchecked Sendable {
             }
         }
         parked[i] = true
+        threadsExited += 1
         control.broadcast()
         control.unlock()
     }
@@ -550,6 +568,7 @@ public final class Machine: PowerController, @unchecked Sendable {
             let identity = cpu.state.sys.identity
             cpu.state.reset(entry: cpu.index == 0 ? (image?.entry ?? 0) : 0)
             cpu.state.sys.identity = identity
+            if cpu.index == 0 { cpu.state.x[0] = image?.bootArgument ?? 0 }
             cpu.resetExclusiveMonitor()
         }
         control.lock()

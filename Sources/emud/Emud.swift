@@ -13,7 +13,7 @@ struct Emud: AsyncParsableCommand {
         commandName: "emud",
         abstract: "Hosts emulated AArch64 machines (QEMU's virt board) for debugging and instrumentation.",
         version: version,
-        subcommands: [Run.self, DaemonCommand.self, CtlCommand.self, PluginBuildIDCommand.self, BenchExclusive.self,
+        subcommands: [Run.self, DumpDTB.self, DaemonCommand.self, CtlCommand.self, PluginBuildIDCommand.self, BenchExclusive.self,
                       WorkerCommand.self],
         defaultSubcommand: nil
     )
@@ -27,11 +27,7 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one machine in the foreground: guest console on stdout, exit status = the guest's exit code.")
 
-    @Option(help: "Number of vCPUs (1-\(MachineConfiguration.maxCPUs)).")
-    var cpus: Int = 1
-
-    @Option(help: "Guest RAM size, e.g. 128M or 1G.")
-    var memory: String = "128M"
+    @OptionGroup var machineOptions: MachineOptions
 
     @Option(name: .customLong("load-address"), help: "Load IMAGE as a flat binary at this address (hex with 0x) instead of as an ELF.")
     var loadAddress: String?
@@ -70,41 +66,41 @@ struct Run: ParsableCommand {
         valueName: "name"))
     var devices: [String] = []
 
-    @Argument(help: "The guest image (ELF64 AArch64, or a flat binary with --load-address).")
-    var image: String
+    @Argument(help: "The guest image (ELF64 AArch64, or a flat binary with --load-address); not with --kernel or --bios.")
+    var image: String?
 
     func run() throws {
         // The flags describe a machine the way the daemon's machine-create and configuration file do, and are
         // decoded by the same rules.
-        var description: [String: JSONValue] = ["id": .string("machine0"), "image": .string(image), "cpus": .int(cpus), "memory": .string(memory)]
-        if let gdb { description["gdb"] = .string(gdb) }
-        let spec: MachineSpec
+        var extra: [String: JSONValue] = [:]
+        if let gdb { extra["gdb"] = .string(gdb) }
         do {
             var driveObjects: [JSONValue] = []
             for text in drives { driveObjects.append(try DriveSpec.object(commandLine: text)) }
-            if !driveObjects.isEmpty { description["drives"] = .array(driveObjects) }
-            if !devices.isEmpty { description["devices"] = .array(devices.map { .string($0) }) }
-            spec = try MachineSpec(decoding: description, context: "emud run")
+            if !driveObjects.isEmpty { extra["drives"] = .array(driveObjects) }
         } catch {
             standardError("emud: \(error.description) (--\(error.key))")
             throw ExitCode(2)
         }
+        if !devices.isEmpty { extra["devices"] = .array(devices.map { .string($0) }) }
+        let spec = try machineOptions.spec(image: image, extra: extra, command: "emud run")
         let ramSize = spec.memory
         let guest: GuestImage
-        do {
-            if let loadAddress {
-                let text = loadAddress.hasPrefix("0x") ? String(loadAddress.dropFirst(2)) : loadAddress
-                guard let address = UInt64(text, radix: 16) else {
-                    standardError("emud: invalid --load-address '\(loadAddress)': use a hex address such as 0x40080000")
-                    throw ExitCode(2)
-                }
-                guest = try ELFLoader.flat(path: image, address: address)
-            } else {
-                guest = try ELFLoader.load(path: image)
+        if let loadAddress {
+            let text = loadAddress.hasPrefix("0x") ? String(loadAddress.dropFirst(2)) : loadAddress
+            guard let address = UInt64(text, radix: 16) else {
+                standardError("emud: invalid --load-address '\(loadAddress)': use a hex address such as 0x40080000")
+                throw ExitCode(2)
             }
-        } catch let error as ImageError {
-            standardError("emud: \(error)")
-            throw ExitCode(2)
+            do { guest = try ELFLoader.flat(path: spec.image, address: address) } catch {
+                standardError("emud: \(error)")
+                throw ExitCode(2)
+            }
+        } else {
+            do { guest = try spec.guestImage() } catch {
+                standardError("emud: \(error)")
+                throw ExitCode(2)
+            }
         }
         var config = MachineConfiguration(cpus: spec.cpus, ramSize: ramSize)
         if let semihostingRoot {
@@ -162,10 +158,24 @@ struct Run: ParsableCommand {
                 throw ExitCode(2)
             }
             server = s
-            standardError("emud: gdb stub on \(endpoint); attach with: gdb-multiarch \(image) -ex 'target remote \(endpoint.gdbTargetString)'")
+            standardError("emud: gdb stub on \(endpoint); attach with: gdb-multiarch \(spec.image) -ex 'target remote \(endpoint.gdbTargetString)'")
         } else if waitGDB {
             standardError("emud: --wait-gdb needs --gdb ENDPOINT")
             throw ExitCode(2)
+        }
+        if spec.kernel != nil || spec.bios != nil {
+            // A kernel or firmware talks on the serial console: standard input types into it (QEMU -nographic).
+            let uart = machine.board.uart
+            let reader = Thread {
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { Foundation.read(0, $0.baseAddress, $0.count) }
+                    if n <= 0 { break }
+                    uart.receive(Array(buffer.prefix(n)))
+                }
+            }
+            reader.name = "console-input"
+            reader.start()
         }
         let started = Date()
         machine.start(paused: waitGDB)

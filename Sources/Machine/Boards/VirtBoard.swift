@@ -1,18 +1,23 @@
 import Foundation
 
-/// QEMU's `virt` board, for the parts emud models: RAM at 0x4000_0000, PL011 at 0x0900_0000 (SPI 1),
-/// GICv2 at 0x0800_0000/0x0801_0000, the generic timer on PPIs 27 (virtual) and 30 (physical),
+/// QEMU's `virt` board, for the parts emud models (their addresses and interrupts are the rows of `VirtPart`):
+/// RAM at 0x4000_0000, PL011 UART, PL031 RTC, GICv2, the generic timer on PPIs 27 (virtual) and 30 (physical),
 /// PSCI 1.1 over HVC and SMC, and Arm semihosting.
 public final class VirtBoard: VCPUPlatform {
-    public static let ramBase: UInt64 = 0x4000_0000
-    public static let uartBase: UInt64 = 0x0900_0000
-    public static let gicDistributorBase: UInt64 = 0x0800_0000
-    public static let gicCPUBase: UInt64 = 0x0801_0000
-    public static let uartSPI = 32 + 1
+    public static let ramBase: UInt64 = VirtPart.ram.region.base
+    public static let uartBase: UInt64 = VirtPart.uart.region.base
+    public static let gicDistributorBase: UInt64 = VirtPart.gicDistributor.region.base
+    public static let gicCPUBase: UInt64 = VirtPart.gicCPUInterface.region.base
+    public static let uartSPI = VirtPart.uart.interruptID ?? 33
+    /// Each of the two CFI flash banks at the bottom of the address space.
+    public static let flashBankSize: UInt64 = CFIFlashBank.size
 
     public let memory: GuestMemory
     public let gic: GICv2
     public let uart: PL011
+    public let rtc: PL031
+    /// The two CFI flash banks at the bottom of the address space; `--bios` firmware runs from the first.
+    public let flash: [CFIFlashBank]
     public let console: Console
     /// The 32 virtio-mmio transports at 0x0a00_0000 (SPIs 16-47), empty until the machine plugs its devices.
     public let virtio: VirtioMMIOBus
@@ -25,12 +30,22 @@ public final class VirtBoard: VCPUPlatform {
         gic = GICv2(cpus: cpus)
         self.console = console
         uart = PL011(output: { console.write([$0]) })
+        rtc = PL031()
+        flash = [CFIFlashBank(), CFIFlashBank()]
         semihosting = Semihosting(console: console, allowedRoot: semihostingRoot)
         virtio = VirtioMMIOBus(memory: memory, gic: gic)
-        memory.map(uart, at: Self.uartBase, size: 0x1000)
-        memory.map(gic.distributor, at: Self.gicDistributorBase, size: 0x10000)
-        memory.map(gic.cpuInterface, at: Self.gicCPUBase, size: 0x10000)
-        uart.interruptLine = { [unowned gic] level in gic.setSPI(id: Self.uartSPI, level: level) }
+        func wire(_ device: MMIODevice, _ part: VirtPart) {
+            memory.map(device, at: part.region.base, size: part.region.size)
+        }
+        wire(uart, .uart)
+        for (i, bank) in flash.enumerated() {
+            memory.map(bank, at: VirtPart.flash.region.base + UInt64(i) * Self.flashBankSize, size: Self.flashBankSize)
+        }
+        wire(rtc, .rtc)
+        wire(gic.distributor, .gicDistributor)
+        wire(gic.cpuInterface, .gicCPUInterface)
+        uart.interruptLine = { [unowned gic] level in gic.setSPI(id: VirtPart.uart.interruptID ?? 33, level: level) }
+        rtc.interruptLine = { [unowned gic] level in gic.setSPI(id: VirtPart.rtc.interruptID ?? 34, level: level) }
     }
 
     public func timerLineChanged(cpu: Int, ppi: Int, level: Bool) {
@@ -85,9 +100,14 @@ public final class VirtBoard: VCPUPlatform {
         }
     }
 
-    /// Copies an image into RAM. Every segment must lie inside RAM.
+    /// Copies an image into RAM, and firmware into the first flash bank: a segment at address 0 (`--bios`)
+    /// goes to flash; every other segment must lie inside RAM.
     public func load(_ image: GuestImage) throws {
         for s in image.segments {
+            if s.address == VirtPart.flash.region.base && memory.ramPointer(s.address, 1) == nil {
+                try flash[0].load(s.bytes, path: image.path)
+                continue
+            }
             guard let p = memory.ramPointer(s.address, max(s.memorySize, 1)) else {
                 throw ImageError.outsideRAM(image.path, s.address, s.memorySize)
             }

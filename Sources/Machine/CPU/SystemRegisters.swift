@@ -220,7 +220,23 @@ struct SystemRegisterRow {
 /// (`index(of:)`), so executing one is an array access and a call; an encoding with no row is undefined.
 /// At most 255 rows: `Op.a` (a byte) holds the index, 255 meaning none.
 enum SystemRegisterTable {
-    static let rows: [SystemRegisterRow] = [
+    static let rows: [SystemRegisterRow] = listedRows + unlistedIDRows
+
+    /// The rest of the feature ID space (op0 3, op1 0, CRn 0, CRm 1-7: ID_AA64ZFR0_EL1, ID_AA64ISAR2_EL1, the
+    /// AArch32 ID registers...) reads as zero at EL1, as the architecture has its unallocated encodings do:
+    /// software that probes a feature register emud does not list learns that the feature is absent.
+    private static let unlistedIDRows: [SystemRegisterRow] = {
+        let listed = Set(listedRows.map(\.key))
+        var out: [SystemRegisterRow] = []
+        for crm in UInt32(1)...7 {
+            for op2 in UInt32(0)...7 where !listed.contains(SysReg.key(3, 0, 0, crm, op2)) {
+                out.append(SystemRegisterRow(SysReg.key(3, 0, 0, crm, op2), "S3_0_C0_C\(crm)_\(op2)", read: { _ in 0 }))
+            }
+        }
+        return out
+    }()
+
+    private static let listedRows: [SystemRegisterRow] = [
         // Identification (read-only at EL1; what they say is in `IDRegisters`).
         SystemRegisterRow(SysReg.midr, "MIDR_EL1", read: { $0.state.sys.identity.midr }),
         SystemRegisterRow(SysReg.mpidr, "MPIDR_EL1", read: { $0.state.sys.identity.mpidr }),
@@ -350,6 +366,13 @@ enum SystemRegisterTable {
                           write: { $0.state.sys.mdscr = $1; return true }),
         SystemRegisterRow(SysReg.oslar, "OSLAR_EL1", read: nil, write: { _, _ in true }),
         SystemRegisterRow(SysReg.osdlr, "OSDLR_EL1", read: nil, write: { _, _ in true }),
+        // The one breakpoint and one watchpoint ID_AA64DFR0_EL1 reports (BRPs = WRPs = 0 means one each): no debug
+        // events are modelled, so their value and control registers read as zero and ignore writes (Linux
+        // clears them on every CPU it brings up).
+        SystemRegisterRow(SysReg.key(2, 0, 0, 0, 4), "DBGBVR0_EL1", read: { _ in 0 }, write: { _, _ in true }),
+        SystemRegisterRow(SysReg.key(2, 0, 0, 0, 5), "DBGBCR0_EL1", read: { _ in 0 }, write: { _, _ in true }),
+        SystemRegisterRow(SysReg.key(2, 0, 0, 0, 6), "DBGWVR0_EL1", read: { _ in 0 }, write: { _, _ in true }),
+        SystemRegisterRow(SysReg.key(2, 0, 0, 0, 7), "DBGWCR0_EL1", read: { _ in 0 }, write: { _, _ in true }),
     ]
 
     private static let indexByKey: [UInt32: Int] = {

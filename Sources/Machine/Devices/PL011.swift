@@ -27,12 +27,14 @@ public final class PL011: MMIODevice {
         lock.lock()
         input.append(contentsOf: bytes)
         rawInterrupts |= 1 << 4
-        let level = updateLocked()
+        updateLineLocked()
         lock.unlock()
-        interruptLine?(level)
     }
 
-    private func updateLocked() -> Bool { rawInterrupts & interruptMask != 0 }
+    /// Drives the interrupt output from the masked status. Called with the lock held, so that two vCPUs changing
+    /// the status cannot deliver their levels out of order (a stale high level with nothing pending made Linux
+    /// disable the UART's interrupt as one nobody handled). The GIC never calls back into the UART.
+    private func updateLineLocked() { interruptLine?(rawInterrupts & interruptMask != 0) }
 
     private static let identification: [UInt32] = [0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1]
 
@@ -43,7 +45,10 @@ public final class PL011: MMIODevice {
         case 0x000:
             guard !input.isEmpty else { return 0 }
             let b = input.removeFirst()
-            if input.isEmpty { rawInterrupts &= ~(1 << 4) }
+            if input.isEmpty {
+                rawInterrupts &= ~(1 << 4)
+                updateLineLocked()
+            }
             return UInt64(b)
         case 0x004: return 0
         case 0x018: // FR: transmit FIFO always empty; RXFE when nothing to read
@@ -64,11 +69,15 @@ public final class PL011: MMIODevice {
     }
 
     public func write(offset: UInt64, size: Int, value: UInt64, cpu: Int) -> Bool {
-        var level: Bool? = nil
         lock.lock()
         switch offset {
         case 0x000:
+            // Transmission is instant, so the transmit FIFO is at once below its trigger level again: the
+            // transmit interrupt (TXIS) rises after every byte, as in QEMU's model. Linux's driver waits for it
+            // before sending more than a FIFO's worth.
             let byte = UInt8(truncatingIfNeeded: value)
+            rawInterrupts |= 1 << 5
+            updateLineLocked()
             lock.unlock()
             output(byte)
             return true
@@ -78,12 +87,11 @@ public final class PL011: MMIODevice {
         case 0x02c: lineControl = UInt32(truncatingIfNeeded: value) & 0xff
         case 0x030: control = UInt32(truncatingIfNeeded: value) & 0xffff
         case 0x034: fifoLevel = UInt32(truncatingIfNeeded: value) & 0x3f
-        case 0x038: interruptMask = UInt32(truncatingIfNeeded: value) & 0x7ff; level = updateLocked()
-        case 0x044: rawInterrupts &= ~(UInt32(truncatingIfNeeded: value)); level = updateLocked()
+        case 0x038: interruptMask = UInt32(truncatingIfNeeded: value) & 0x7ff; updateLineLocked()
+        case 0x044: rawInterrupts &= ~(UInt32(truncatingIfNeeded: value)); updateLineLocked()
         default: break
         }
         lock.unlock()
-        if let level { interruptLine?(level) }
         return true
     }
 }

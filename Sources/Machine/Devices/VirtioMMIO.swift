@@ -294,11 +294,12 @@ public enum VirtioError: Error, CustomStringConvertible {
 /// 0x0a00_3e00), the next one the transport below it, and so on, so that a guest finds each device at the same
 /// address and interrupt under emud and under QEMU with the same devices in the same order.
 public final class VirtioMMIOBus {
-    public static let base: UInt64 = 0x0a00_0000
-    public static let slotSize: UInt64 = 0x200
-    public static let slotCount = 32
+    // The board table's row (VirtMemoryMap.swift), which the device tree also reads.
+    public static let base: UInt64 = VirtPart.virtio.region.base
+    public static let slotSize: UInt64 = VirtPart.virtio.region.size
+    public static let slotCount = VirtPart.virtioSlots
     /// SPI number of transport 0 (GIC interrupt ID 32 + 16).
-    public static let firstSPI = 16
+    public static let firstSPI = VirtPart.virtio.spi ?? 16
 
     public let transports: [VirtioMMIOTransport]
 

@@ -388,8 +388,9 @@ public final class VCPU {
             return -1
         }
         // A block never leaves its 4 KiB page, so its instructions follow `start` in host memory; it also stops
-        // where RAM ends.
-        let inRAM = Int(min((port.ramSize &- (physical &- port.ramBase)) / 4, 1024))
+        // where RAM ends. Code outside RAM (flash) comes in whole pages.
+        let ramOffset = physical &- port.ramBase
+        let inRAM = ramOffset < port.ramSize ? Int(min((port.ramSize - ramOffset) / 4, 1024)) : 1024
         return withUnsafeTemporaryAllocation(of: Op.self, capacity: limit) { buffer -> Int32 in
             var count = 0
             var address = pc

@@ -17,11 +17,14 @@ public struct GuestImage: Sendable {
     public let entry: UInt64
     public let segments: [Segment]
     public let symbols: [Symbol]
+    /// X0 at entry: the DTB's address for a Linux boot protocol, else 0.
+    public let bootArgument: UInt64
     /// The function symbols, sorted by address, for ``symbol(at:)``.
     private let functions: [Symbol]
 
-    public init(path: String, entry: UInt64, segments: [Segment], symbols: [Symbol]) {
+    public init(path: String, entry: UInt64, segments: [Segment], symbols: [Symbol], bootArgument: UInt64 = 0) {
         self.path = path
+        self.bootArgument = bootArgument
         self.entry = entry
         self.segments = segments
         self.symbols = symbols

@@ -67,11 +67,15 @@ public final class GuestMemory {
         ram = mapping
         mappedLength = length + page
         let pages = Int((ramSize + 255) >> 8)
+        pageCount = UInt64(pages)
         pageBits = .allocate(capacity: pages)
         pageBits.initialize(repeating: .init(0), count: pages)
         reservations = .allocate(capacity: 8 * Self.maxReservations)
         reservations.initialize(repeating: .init(0), count: 8 * Self.maxReservations)
     }
+
+    /// Granules in `pageBits`.
+    let pageCount: UInt64
 
     /// One reservation word per possible vCPU (the page bits have room for 8).
     static let maxReservations = 8
@@ -96,6 +100,13 @@ public final class GuestMemory {
         return ram + Int(offset)
     }
 
+    /// Host memory outside RAM that instructions may be fetched from now (flash reading its array), or nil.
+    func executablePointer(_ address: UInt64, _ length: UInt64) -> UnsafeMutableRawPointer? {
+        guard let (region, offset) = region(for: address, size: Int(length)),
+              let device = region.device as? ExecutableMemoryDevice else { return nil }
+        return device.executablePointer(offset: offset, length: length)
+    }
+
     func region(for address: UInt64, size: Int) -> (MMIORegion, UInt64)? {
         for r in regions where address >= r.base && address - r.base < r.size {
             let offset = address - r.base
@@ -111,10 +122,13 @@ public final class GuestMemory {
     @inline(__always) func watchBits(page: UInt64) -> UInt16 {
         UnsafeAtomic<UInt16>(at: pageBits + Int(page)).load(ordering: .relaxed)
     }
+    /// Code from outside RAM (flash) has no page bits: its blocks are dropped when the flash says it changed.
     func markCode(page: UInt64, cpu: Int) {
+        guard page < pageCount else { return }
         _ = UnsafeAtomic<UInt16>(at: pageBits + Int(page)).loadThenBitwiseOr(with: UInt16(1) << UInt16(cpu), ordering: .relaxed)
     }
     func clearCode(page: UInt64, cpu: Int) {
+        guard page < pageCount else { return }
         _ = UnsafeAtomic<UInt16>(at: pageBits + Int(page)).loadThenBitwiseAnd(with: ~(UInt16(1) << UInt16(cpu)), ordering: .relaxed)
     }
 

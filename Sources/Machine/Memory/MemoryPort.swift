@@ -388,6 +388,8 @@ public final class MemoryPort {
         }
         guard let t = translate(va, .fetch) else { return nil }
         guard let offset = ramOffset(t.physical, 4) else {
+            // Flash holding firmware (`--bios`) runs in place; such pages never enter the TLB.
+            if let rom = memory.executablePointer(t.physical, 4) { return (rom, t.physical) }
             recordFault(va, .synchronousExternalAbort, write: false)
             return nil
         }

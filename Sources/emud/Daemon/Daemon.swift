@@ -96,7 +96,7 @@ final class Daemon: @unchecked Sendable {
         var created: ManagedMachine? = nil
         defer { if created == nil { release(spec.id) } }
         let image: GuestImage
-        do { image = try ELFLoader.load(path: spec.image) } catch { throw ControlError.generic("\(error)") }
+        do { image = try spec.guestImage() } catch { throw ControlError.generic("\(error)") }
         // The console closure must not own the machine that owns the console (a cycle would keep every destroyed
         // machine's RAM alive): it reaches the managed machine weakly.
         let forwarder = ConsoleForwarder()

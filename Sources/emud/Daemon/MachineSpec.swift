@@ -25,6 +25,13 @@ struct MachineSpec: Equatable {
     /// Further devices, after the drives: "virtio-rng" (QEMU's `-device virtio-rng-device`).
     var devices: [String] = []
     static let deviceNames = ["virtio-rng"]
+    /// A Linux boot (QEMU's -kernel, -initrd, -append, -dtb): the kernel, then `image` names it too.
+    var kernel: String?
+    var initrd: String?
+    var append: String?
+    var dtb: String?
+    /// Firmware for the first flash bank (QEMU's -bios); then `image` names it.
+    var bios: String?
 
     enum CrashPolicy: String, CaseIterable {
         /// The machine stays listed as crashed, with the reason, until machine-destroy.
@@ -37,7 +44,7 @@ struct MachineSpec: Equatable {
 
     /// The keys a machine description may have (machine-create's parameters, a configuration entry's keys).
     static let keys = ["id", "board", "image", "cpus", "memory", "gdb", "paused", "console", "plugins", "on_crash",
-                      "memory_limit", "cpu_weight", "drives", "devices"]
+                      "memory_limit", "cpu_weight", "drives", "devices", "kernel", "initrd", "append", "dtb", "bios"]
     static let memoryRange = (1 << 20)...(3 << 30)
 
     init(id: String, image: String) {
@@ -68,7 +75,34 @@ struct MachineSpec: Equatable {
         if let board = try field("board", { () throws(ControlError) in try args.optionalString("board") }), board != "virt" {
             throw Problem(key: "board", description: "\(context): board '\(board)' is not available; emud models QEMU's 'virt' board")
         }
-        image = try field("image") { () throws(ControlError) in try args.string("image") }
+        for key in ["kernel", "initrd", "append", "dtb", "bios"] {
+            let value = try field(key) { () throws(ControlError) in try args.optionalString(key) }
+            switch key {
+            case "kernel": kernel = value
+            case "initrd": initrd = value
+            case "append": append = value
+            case "dtb": dtb = value
+            default: bios = value
+            }
+        }
+        // A device tree also goes with firmware (QEMU's -bios with -dtb); the rest only with a kernel.
+        if kernel == nil, let orphan = [("initrd", initrd), ("append", append), ("dtb", bios == nil ? dtb : nil)].first(where: { $0.1 != nil }) {
+            throw Problem(key: orphan.0, description: "\(context): '\(orphan.0)' needs a 'kernel' to boot")
+        }
+        if kernel != nil && bios != nil {
+            throw Problem(key: "bios", description: "\(context): give 'kernel' or 'bios', not both")
+        }
+        // The image is what the machine runs: an ELF (or the kernel or firmware when those are given).
+        if let named = try field("image", { () throws(ControlError) in try args.optionalString("image") }) {
+            guard kernel == nil && bios == nil else {
+                throw Problem(key: "image", description: "\(context): give 'image', 'kernel' or 'bios', only one of them")
+            }
+            image = named
+        } else if let booted = kernel ?? bios {
+            image = booted
+        } else {
+            image = try field("image") { () throws(ControlError) in try args.string("image") }
+        }
         cpus = try field("cpus") { () throws(ControlError) in try args.optionalInt("cpus", in: 1...MachineConfiguration.maxCPUs) } ?? 1
         memory = UInt64(try field("memory") { () throws(ControlError) in try args.optionalMemorySize("memory", in: Self.memoryRange) } ?? (128 << 20))
         gdb = try field("gdb") { () throws(ControlError) in try args.optionalString("gdb") }
@@ -119,6 +153,10 @@ struct MachineSpec: Equatable {
         var object: [String: JSONValue] = ["id": .string(id), "image": .string(image), "cpus": .int(cpus),
                                            "memory": .int(Int(truncatingIfNeeded: memory)), "paused": .bool(paused)]
         if let gdb { object["gdb"] = .string(gdb) }
+        if kernel != nil || bios != nil { object["image"] = nil }
+        for (key, value) in [("kernel", kernel), ("initrd", initrd), ("append", append), ("dtb", dtb), ("bios", bios)] {
+            if let value { object[key] = .string(value) }
+        }
         if !plugins.isEmpty {
             object["plugins"] = .array(plugins.map { .object(["path": .string($0.path), "args": .array($0.arguments.map { .string($0) })]) })
         }
@@ -140,6 +178,19 @@ struct MachineSpec: Equatable {
         if let memoryLimit { object["memory_limit"] = .int(Int(truncatingIfNeeded: memoryLimit)) }
         if let cpuWeight { object["cpu_weight"] = .int(cpuWeight) }
         return object
+    }
+
+    /// Every host file the machine reads when it is made (a worker's sandbox lets it read these).
+    var files: [String] { [image] + [initrd, dtb].compactMap { $0 } }
+
+    /// The guest image to load: the ELF, or the kernel with its initrd and device tree placed as QEMU places them.
+    func guestImage() throws -> GuestImage {
+        if let bios { return try LinuxLoader.firmware(bios, dtb: dtb, cpus: cpus, ramSize: memory) }
+        if let kernel {
+            return try LinuxLoader.prepare(BootConfiguration(kernel: kernel, initrd: initrd, append: append, dtb: dtb),
+                                           cpus: cpus, ramSize: memory)
+        }
+        return try ELFLoader.load(path: image)
     }
 
     static func validID(_ id: String) -> Bool {

@@ -191,7 +191,8 @@ final class Supervisor: @unchecked Sendable {
         var arguments = ["worker", "--machine", spec.id, "--log-target", logTarget.rawValue,
                          "--plugin-abi", policy.strictABI ? "strict" : "version",
                          "--address-space-limit", String(WorkerLimits.addressSpace(forGuestMemory: spec.memory)),
-                         "--open-files-limit", String(WorkerLimits.openFiles), "--image", spec.image]
+                         "--open-files-limit", String(WorkerLimits.openFiles)]
+        for file in spec.files { arguments += ["--image", file] }
         arguments += spec.driveSandboxArguments
         for directory in policy.trustedDirectories ?? [] { arguments += ["--plugin-dir", directory] }
         if policy.allowIncompatibleLicenses { arguments.append("--allow-incompatible-plugins") }

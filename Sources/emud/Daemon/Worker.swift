@@ -30,8 +30,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("open-files-limit")) var openFilesLimit: UInt64?
     /// Where a daemon started after this one's daemon died finds the worker (``Supervisor/adoptWorkers()``).
     @Option(name: .customLong("socket")) var socketPath: String?
-    /// The machine's image: the one file outside the system's libraries and the plugin directories it may read.
-    @Option(name: .customLong("image")) var image: String?
+    /// The machine's files (its image; a kernel's initrd and device tree): the only files outside the system's
+    /// libraries and the plugin directories it may read.
+    @Option(name: .customLong("image")) var image: [String] = []
     /// The machine's disks: the only files it may write (read-only ones it may only read).
     @Option(name: .customLong("drive-rw")) var writableDrives: [String] = []
     @Option(name: .customLong("drive-ro")) var readOnlyDrives: [String] = []
@@ -51,7 +52,7 @@ struct WorkerCommand: AsyncParsableCommand {
             if !noSandbox {
                 if !sandboxed {
                     let why = try WorkerSandbox.confineFileSystemAndRestart(
-                        readable: pluginDirectories + (image.map { [$0] } ?? []) + readOnlyDrives.filter(WorkerSandbox.isDiskFile),
+                        readable: pluginDirectories + image + readOnlyDrives.filter(WorkerSandbox.isDiskFile),
                         writable: writableDrives)
                     logger.warning("machine \(machineID): its worker runs without a file-system sandbox: \(why)",
                                    metadata: ["MACHINE_ID": .string(machineID)])
