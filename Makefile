@@ -5,7 +5,7 @@ BUILD := build
 EMUD := .build/release/emud
 APT_PACKAGES := qemu-system-arm qemu-user gdb-multiarch gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
                 libcapstone-dev libsystemd-dev pkg-config systemd bc python3-venv python3-pip \
-                libfdt-dev device-tree-compiler zlib1g-dev cpio
+                libfdt-dev device-tree-compiler zlib1g-dev cpio e2fsprogs
 CROSS ?= aarch64-linux-gnu-
 export EMUD_BIN := $(CURDIR)/$(EMUD)
 export EMUD_GUESTS := $(CURDIR)/$(BUILD)/guests
@@ -96,9 +96,10 @@ SOAK_CYCLES ?= 1000
 soak: release guests plugins
 	@SOAK_CYCLES=$(SOAK_CYCLES) Tests/Soak/soak.sh
 
-bench: release guests plugins
+bench: release guests plugins linux
 	@Tests/Bench/run-bench.sh
 	@Tests/Bench/smp-bench.sh
+	@Tests/Bench/boot-bench.sh
 	@Tests/Bench/plugin-bench.sh
 	@$(HOST_PYTHON) Tests/Bench/worker-bench.py $(EMUD_BIN) $(EMUD_GUESTS)/demo-forever.elf $(EMUD_PLUGINS)/libinsn.so
 

@@ -305,9 +305,10 @@ final class GDBAdapter: DebugTarget, @unchecked Sendable {
         return "CPU \(thread - 1)" + (machine.isPoweredOn(cpu: thread - 1) ? "" : ", powered off")
     }
 
-    var memoryMap: [MemoryRegion]? {
-        [MemoryRegion(kind: .ram, start: machine.memory.ramBase, length: machine.memory.ramSize)]
-    }
+    /// No memory map: gdb refuses every address outside a map it was given, and with the MMU on the guest's
+    /// addresses are virtual (a kernel's 0xffff8000...), which a map of physical RAM would not cover. Each read
+    /// goes to the stub, which answers an error for what the stopped vCPU cannot translate, as QEMU's does.
+    var memoryMap: [MemoryRegion]? { nil }
 
     func monitor(command: String) -> String? {
         MonitorCommands.run(command.trimmingCharacters(in: .whitespaces), machine: machine, plugins: plugins, cpu: debugCPU)

@@ -204,6 +204,122 @@ private func writeImage(_ words: [UInt32], to path: String) {
 }
 
 extension BootTests {
+    /// A raw ext2 image made on the host (mke2fs -d) is a virtio-blk disk: the kernel (with the modules the
+    /// initramfs carries) mounts it, reads a file whose checksum the host computed, writes one, and the host finds
+    /// it in the image afterwards with debugfs.
+    @Test func debianKernelMountsAVirtioDisk() async throws {
+        let env = try GuestTestEnvironment.require()
+        let linux = try LinuxGuest.require()
+        func systemTool(_ name: String) -> URL? {
+            findExecutable(name) ?? ["/usr/sbin", "/sbin"].map { URL(fileURLWithPath: $0).appendingPathComponent(name) }
+                .first { FileManager.default.isExecutableFile(atPath: $0.path) }
+        }
+        guard let mke2fs = systemTool("mke2fs"), let debugfs = systemTool("debugfs") else {
+            throw TestEnvironmentError(description: "mke2fs and debugfs are missing: apt-get install e2fsprogs")
+        }
+        let directory = temporaryPath("disk")
+        try FileManager.default.createDirectory(atPath: directory + "/root", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var content = ""
+        for i in 0..<2000 { content += "line \(i) of a file the host wrote\n" }
+        try content.write(toFile: directory + "/root/host.txt", atomically: true, encoding: .utf8)
+        let image = directory + "/disk.img"
+        let made = try await runProcess(mke2fs, ["-q", "-t", "ext2", "-d", directory + "/root", image, "8M"], timeout: 60)
+        try #require(made.status == 0, "mke2fs: \(String(decoding: made.standardError, as: UTF8.self))")
+        let md5 = try await runProcess(try #require(findExecutable("md5sum")), [directory + "/root/host.txt"], timeout: 30)
+        let expected = String(String(decoding: md5.standardOutput, as: UTF8.self).prefix(32))
+
+        let session = try ConsoleSession(env.emud, ["run", "--kernel", linux.image, "--initrd", linux.initramfs,
+                                                    "--append", "console=ttyAMA0", "--memory", "1G",
+                                                    "--drive", "file=\(image),format=raw"])
+        defer { session.terminate() }
+        guard session.waitForBoot(LinuxGuest.marker, timeout: 900, what: "Debian kernel with a virtio disk reached its busybox shell") else { return }
+        session.send("load-disk && mkdir -p /mnt && mount -t ext2 /dev/vda /mnt && echo M-$(md5sum /mnt/host.txt | cut -c1-32)-M\n")
+        #expect(session.waitFor("M-\(expected)-M", timeout: 300), "mount and md5sum: \(session.tail(1500))")
+        session.send("echo written-by-the-guest > /mnt/guest.txt && umount /mnt && echo U-done-U\n")
+        #expect(session.waitFor("U-done-U", timeout: 300), "write and umount: \(session.tail(1000))")
+        #expect(!session.output.contains("Call trace:"), "the kernel printed a trace: \(session.tail(2000))")
+        session.send("poweroff -f\n")
+        let status = session.waitForExit(timeout: 120)
+        #expect(status == 0, "poweroff -f: emud ended with \(status.map(String.init) ?? "nothing (still running)")")
+        let read = try await runProcess(debugfs, ["-R", "cat /guest.txt", image], timeout: 60)
+        #expect(String(decoding: read.standardOutput, as: UTF8.self) == "written-by-the-guest\n",
+                "the image on the host holds: \(String(decoding: read.standardOutput + read.standardError, as: UTF8.self))")
+    }
+
+    /// gdb on a running kernel at 4 vCPUs: attach to the booted kernel, a hardware breakpoint at a kernel virtual
+    /// address (the uname system call, whose address the kernel's own /proc/kallsyms gives; Debian's package has
+    /// no System.map), which a command typed at the shell reaches; registers, disassembly, a step, the four CPUs
+    /// as threads, detach, and the kernel goes on.
+    @Test func gdbOnABootedKernel() async throws {
+        let env = try GuestTestEnvironment.require()
+        guard let gdb = findExecutable("gdb-multiarch") else {
+            throw TestEnvironmentError(description: "gdb-multiarch is missing: apt-get install gdb-multiarch (make test installs it)")
+        }
+        let linux = try LinuxGuest.require()
+        let directory = temporaryPath("kernel-gdb")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let socket = directory + "/gdb.sock"
+        let session = try ConsoleSession(env.emud, ["run", "--kernel", linux.image, "--initrd", linux.initramfs,
+                                                          "--append", "console=ttyAMA0", "--cpus", "4", "--memory", "1G",
+                                                          "--gdb", "unix:\(socket)"])
+        defer { session.terminate() }
+        guard session.waitForBoot(LinuxGuest.marker, timeout: 900, what: "Debian kernel for gdb at --cpus 4 reached its busybox shell") else { return }
+        let before = session.length
+        // The shell echoes the line as typed: the marker the answer carries ("K2-") is not in the echo.
+        session.send("echo K$((1+1))-$(grep -w __arm64_sys_newuname /proc/kallsyms | cut -d' ' -f1)-K\n")
+        try #require(session.waitFor("-K", timeout: 120, after: before) && session.waitFor("K2-", timeout: 120, after: before),
+                     "kallsyms: \(session.tail(500))")
+        // The answer may still be arriving: wait for its 16 digits and the closing marker.
+        var printed = ""
+        let deadline = Date(timeIntervalSinceNow: 60)
+        while Date() < deadline {
+            let after = session.output.components(separatedBy: "K2-").last ?? ""
+            if let end = after.range(of: "-K") { printed = String(after[..<end.lowerBound]); break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        let address = try #require(UInt64(printed, radix: 16), "no address for __arm64_sys_newuname in: \(session.tail(500))")
+        try #require(address >> 48 == 0xffff, "a kernel virtual address: \(printed)")
+
+        let script = directory + "/kernel.gdb"
+        try """
+            set pagination off
+            hbreak *\(String(format: "%#llx", address))
+            continue
+            printf "PC=%#lx\\n", $pc
+            info registers sp cpsr
+            x/4i $pc
+            stepi
+            printf "STEPPED=%#lx\\n", $pc
+            info threads
+            delete
+            detach
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        // gdb stops the machine on attach and runs it again on `continue`; the typed command reaches the
+        // breakpoint once the machine runs.
+        async let gdbRun = runProcess(gdb, ["-q", "-nx", "-batch", "-ex", "set remotetimeout 30",
+                                                "-ex", "target remote \(socket)", "-x", script], timeout: 300)
+        try await Task.sleep(nanoseconds: 3_000_000_000)
+        let typed = session.length
+        session.send("uname -s\n")
+        let run = try await gdbRun
+        let output = String(decoding: run.standardOutput + run.standardError, as: UTF8.self)
+        let hex = String(address, radix: 16)
+        #expect(output.contains("Hardware assisted breakpoint 1 at 0x\(hex)"), "\(output)")
+        #expect(output.contains("PC=0x\(hex)"), "gdb did not stop at the breakpoint:\n\(output)")
+        #expect(output.contains("cpsr"), "\(output)")
+        #expect(output.components(separatedBy: "\n").filter { $0.contains(":\t") && $0.contains("0x") }.count >= 4,
+                "x/4i printed no four instructions:\n\(output)")
+        #expect(output.contains("STEPPED=0x") && !output.contains("STEPPED=0x\(hex)\n"), "stepi did not move:\n\(output)")
+        for thread in 1...4 { #expect(output.contains("Thread \(thread) ") || output.contains("Thread 1.\(thread) "), "thread \(thread):\n\(output)") }
+        #expect(output.contains("Detaching") || output.contains("detached"), "\(output)")
+        // After detach the kernel runs on: the command finishes.
+        #expect(session.waitFor("Linux", timeout: 120, after: typed), "uname after detach: \(session.tail(500))")
+        session.send("poweroff -f\n")
+        #expect(session.waitForExit(timeout: 120) == 0)
+    }
+
     /// machine-create takes the same boot fields as `emud run`; the machine's worker (in its sandbox) reads the
     /// kernel and initrd, and the kernel finds its device tree.
     @Test func daemonBootsAKernelFromMachineCreate() async throws {

@@ -2,7 +2,8 @@
 # Fetches the real guest software the boot tests run, from Debian 12's archive (never committed), into OUT
 # (default build/linux), and builds a busybox initramfs:
 #   OUT/Image            Debian's arm64 kernel (linux-image-arm64's current ABI package), uncompressed Image
-#   OUT/initramfs.gz     busybox-static:arm64 with an /init that mounts proc and sys, prints a marker, runs sh
+#   OUT/initramfs.gz     busybox-static:arm64 with an /init that mounts proc and sys, prints a marker, runs sh;
+#                        /lib/emud-modules holds the kernel's modules for a virtio disk with ext2 (load-disk)
 #   OUT/u-boot.bin       u-boot-qemu's qemu_arm64 build
 # Needs root on a fresh machine (dpkg --add-architecture, apt-get update, mknod /dev/console); a second run
 # with everything in place is offline and quick.
@@ -16,7 +17,7 @@ for tool in apt-get apt-cache dpkg dpkg-deb cpio gzip; do
 done
 
 mkdir -p "$OUT/debs"
-if [ ! -s "$OUT/Image" ] || [ ! -s "$OUT/initramfs.gz" ] || [ ! -s "$OUT/u-boot.bin" ]; then
+if [ ! -s "$OUT/Image" ] || [ ! -s "$OUT/initramfs.gz" ] || [ ! -s "$OUT/u-boot.bin" ] || [ ! -x "$OUT/initramfs/bin/load-disk" ]; then
     if ! dpkg --print-foreign-architectures | grep -qx arm64; then
         [ "$(id -u)" = 0 ] || fail "arm64 packages need 'dpkg --add-architecture arm64 && apt-get update' as root"
         dpkg --add-architecture arm64
@@ -53,6 +54,20 @@ echo $MARKER
 exec /bin/sh
 INIT
     chmod 755 "$root/init"
+    # Debian builds virtio-mmio, virtio-blk and ext4 (which mounts ext2) as modules: the initramfs carries them
+    # and /bin/load-disk loads them in dependency order (the package has no modules.dep).
+    modules=$(ls -d "$OUT"/extract/lib/modules/*/kernel | head -1)
+    mkdir -p "$root/lib/emud-modules"
+    order="drivers/virtio/virtio_mmio drivers/block/virtio_blk lib/crc16 fs/mbcache fs/jbd2/jbd2 crypto/crc32c_generic fs/ext4/ext4"
+    for m in $order; do
+        [ -f "$modules/$m.ko" ] || fail "the kernel package has no $m.ko"
+        cp "$modules/$m.ko" "$root/lib/emud-modules/"
+    done
+    {
+        echo '#!/bin/busybox sh'
+        for m in $order; do echo "insmod /lib/emud-modules/${m##*/}.ko || exit 1"; done
+    } > "$root/bin/load-disk"
+    chmod 755 "$root/bin/load-disk"
     # The kernel opens /dev/console for init before anything is mounted.
     if [ ! -e "$root/dev/console" ]; then
         mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || fail "mknod /dev/console needs root"
