@@ -15,7 +15,8 @@
 # Each harness is one swiftc invocation with -sanitize=fuzzer,address into .build/fuzz/NAME, rebuilt
 # only when one of its inputs changed.
 #
-# A line `swiftc: FLAG...` in `sources` adds compiler flags (those Package.swift gives the target).
+# A line `swiftc: FLAG...` in `sources` adds compiler flags (those Package.swift gives the target; `$ROOT` is the
+# repository's root, for the include paths of system-library targets such as Sources/CLibFDT).
 # A line `swiftpm: MODULE...` in `sources` imports those modules (swift-nio's NIOCore, say) from the
 # release build that `make release` leaves in .build: their objects are linked as they are, without
 # coverage; only the emud sources are instrumented.
@@ -64,8 +65,9 @@ harness_swiftpm_modules() {
     sed -n 's/#.*//; s/^[[:space:]]*swiftpm:[[:space:]]*//p' "$FUZZ_DIR/$1/sources" | xargs
 }
 
+# $ROOT in a flag stands for the repository's root (swiftc runs in the harness's build directory).
 harness_swiftc_flags() {
-    sed -n 's/#.*//; s/^[[:space:]]*swiftc:[[:space:]]*//p' "$FUZZ_DIR/$1/sources" | xargs
+    sed -n 's/#.*//; s/^[[:space:]]*swiftc:[[:space:]]*//p' "$FUZZ_DIR/$1/sources" | sed "s|\$ROOT|$ROOT|g" | xargs
 }
 
 # Compiler and linker flags that import MODULE... from the release build (`make release`). The
