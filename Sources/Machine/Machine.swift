@@ -265,7 +265,9 @@ public final class Machine: PowerController, @unchecked Sendable {
         control.broadcast()
         control.unlock()
         for cpu in vcpus { cpu.requestStop() }
-        waitAllParked()
+        // A resume that comes while the vCPUs are still parking (gdb detaching as the machine is destroyed)
+        // supersedes this pause: waiting on for vCPUs that were told to run again would never end.
+        waitAllParked { self.paused }
     }
 
     // MARK: the debug seam
@@ -341,10 +343,12 @@ public final class Machine: PowerController, @unchecked Sendable {
         control.unlock()
     }
 
-    private func waitAllParked() {
+    /// Waits, while `wanted` (evaluated with the control lock held) still says the vCPUs should park, until every
+    /// vCPU but the caller's own has parked.
+    private func waitAllParked(while wanted: () -> Bool = { true }) {
         control.lock()
         let me = Thread.current.threadDictionary[Self.vcpuKey] as? Int
-        while (0..<vcpus.count).contains(where: { !parked[$0] && $0 != me }) { control.wait() }
+        while wanted(), (0..<vcpus.count).contains(where: { !parked[$0] && $0 != me }) { control.wait() }
         control.unlock()
     }
 
@@ -528,7 +532,7 @@ public final class Machine: PowerController, @unchecked Sendable {
                 control.broadcast()
                 control.unlock()
                 for other in vcpus where other.index != i { other.requestStop() }
-                waitAllParked()
+                waitAllParked { self.paused }
                 for observer in currentObservers() { observer.debugStop?(event) }
                 control.lock()
             }

@@ -60,6 +60,40 @@ struct DebugSeamTests {
         #expect(first.stopCount == 1, "stopped again at the breakpoint it was resumed past")
         #expect(second.stopCount == 1 && second.finishList.isEmpty, "a cancelled observer was still called")
     }
+
+    @Test("a resume that races a pause (gdb detaching while the machine is destroyed) never leaves the pause waiting")
+    func resumeRacingPause() throws {
+        guard let directory = ProcessInfo.processInfo.environment["EMUD_GUESTS"], !directory.isEmpty else {
+            throw TestSetupError("EMUD_GUESTS is not set: run `make test`, which builds the guest programs of Tests/Guests")
+        }
+        let image = try ELFLoader.load(path: URL(fileURLWithPath: directory).appendingPathComponent("demo-forever.elf").path)
+        let machine = try Machine(configuration: MachineConfiguration(cpus: 1), console: Console { _ in })
+        try machine.load(image)
+        machine.start()
+        defer { machine.shutdown() }
+        usleep(100_000)
+        #expect(machine.state == .running, "\(machine.state)")
+        var stuck = 0
+        for _ in 0..<100 where stuck == 0 {
+            // Resumes keep coming for as long as the pause is waiting: one lands while the vCPU is still parking.
+            let paused = Heard(), spinning = Heard()
+            let both = DispatchGroup()
+            DispatchQueue.global().async(group: both) {
+                let giveUp = Date(timeIntervalSinceNow: 10)
+                spinning.finished(.created)
+                while paused.finishList.isEmpty && Date() < giveUp { machine.resume() }
+            }
+            while spinning.finishList.isEmpty { usleep(10) }
+            DispatchQueue.global().async(group: both) { machine.pause(reason: "shutdown"); paused.finished(.created) }
+            if both.wait(timeout: .now() + 15) == .timedOut || paused.finishList.isEmpty { stuck += 1 }
+            machine.resume()
+            usleep(300)  // the vCPU is running again before the next pause
+        }
+        // Before the fix, pause waited for a vCPU that the resume had sent back to work, for ever.
+        #expect(stuck == 0, "a pause never returned after a concurrent resume")
+        machine.pause()
+        #expect(machine.state == .stopped("paused"), "\(machine.state)")
+    }
 }
 
 private struct TestSetupError: Error, CustomStringConvertible {
