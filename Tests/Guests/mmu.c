@@ -106,6 +106,22 @@ static NOINLINE void store64(uint64_t va, uint64_t v) { *(volatile uint64_t *)va
         report(what, before_);                                                                      \
     } while (0)
 
+/* One load or store with SCTLR_EL1.A set (alignment checking), reported once it is clear again. */
+static void with_alignment_check(const char *what, int store, uint64_t va)
+{
+    unsigned before = faults;
+    uint64_t sctlr = SYSREG_READ(sctlr_el1);
+    SYSREG_WRITE(sctlr_el1, sctlr | 2);
+    __asm__ volatile("isb" ::: "memory");
+    if (store)
+        store64(va, 0x5a);
+    else
+        (void)load64(va);
+    SYSREG_WRITE(sctlr_el1, sctlr);
+    __asm__ volatile("isb" ::: "memory");
+    report(what, before);
+}
+
 static void map_page(int i, uint64_t pa, uint64_t attrs)
 {
     l3[(LAB_PAGE(i) >> 12) & 511] = pa | attrs;
@@ -199,6 +215,16 @@ int main(void)
     TRY_LOAD("read-only page, load", LAB_PAGE(3));
     TRY_STORE("read-only page, store", LAB_PAGE(3) + 8, 5);
     TRY_LOAD("straddling into unmapped", LAB_PAGE(1) - 4);
+    /* Through pages already in the TLB: alignment checking, and a load across two mapped pages. */
+    (void)load64(LAB_PAGE(0));
+    with_alignment_check("A=1, misaligned load", 0, LAB_PAGE(0) + 4);
+    with_alignment_check("A=1, misaligned store", 1, LAB_PAGE(0) + 12);
+    with_alignment_check("A=1, aligned load", 0, LAB_PAGE(0) + 8);
+    with_alignment_check("A=1, aligned store", 1, LAB_PAGE(0) + 16);
+    TRY_LOAD("A=0, misaligned load", LAB_PAGE(0) + 12);
+    (void)load64(LAB_PAGE(20) + 8);
+    (void)load64(LAB_PAGE(21));
+    TRY_LOAD("across pages 20 and 21", LAB_PAGE(21) - 4);
     /* Exclusives, atomics and DC ZVA on Device memory (the UART's read-only identification registers). */
     {
         unsigned before = faults;

@@ -104,25 +104,25 @@ extension VCPU {
             case .movReg64: x[d] = x[m]
             case .movReg32: x[d] = x[m] & 0xffff_ffff
             case .ldr64:
-                guard let v = load(x[n] &+ op.imm, 3, H.memory) else { return leave(block, i, .memoryFault) }
+                guard let v = loadInline(x[n] &+ op.imm, 3, H.memory) else { return leave(block, i, .memoryFault) }
                 x[d] = v
             case .ldr32:
-                guard let v = load(x[n] &+ op.imm, 2, H.memory) else { return leave(block, i, .memoryFault) }
+                guard let v = loadInline(x[n] &+ op.imm, 2, H.memory) else { return leave(block, i, .memoryFault) }
                 x[d] = v
             case .ldrb:
-                guard let v = load(x[n] &+ op.imm, 0, H.memory) else { return leave(block, i, .memoryFault) }
+                guard let v = loadInline(x[n] &+ op.imm, 0, H.memory) else { return leave(block, i, .memoryFault) }
                 x[d] = v
             case .ldr64Reg:
-                guard let v = load(x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 3, H.memory) else { return leave(block, i, .memoryFault) }
+                guard let v = loadInline(x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 3, H.memory) else { return leave(block, i, .memoryFault) }
                 x[d] = v
             case .ldr32Reg:
-                guard let v = load(x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 2, H.memory) else { return leave(block, i, .memoryFault) }
+                guard let v = loadInline(x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 2, H.memory) else { return leave(block, i, .memoryFault) }
                 x[d] = v
             case .str64:
-                guard store(x[n] &+ op.imm, 3, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                guard storeInline(x[n] &+ op.imm, 3, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 if port.codeWriteHit { return leave(block, i, .next) }
             case .str32:
-                guard store(x[n] &+ op.imm, 2, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                guard storeInline(x[n] &+ op.imm, 2, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 if port.codeWriteHit { return leave(block, i, .next) }
             // MARK: data processing, immediate
             case .movImm: x[d] = op.imm
@@ -232,21 +232,21 @@ extension VCPU {
             case .at: if let exit = addressTranslate(op, x) { return leave(block, i, exit) }
             // MARK: loads and stores
             case .ldrImm:
-                guard let v = load(x[n] &+ op.imm, op.s, H.memory) else { return leave(block, i, .memoryFault) }
+                guard let v = loadInline(x[n] &+ op.imm, op.s, H.memory) else { return leave(block, i, .memoryFault) }
                 x[d] = extendLoad(v, op)
             case .ldrPre:
                 let address = x[n] &+ op.imm
-                guard let v = load(address, op.s, H.memory) else { return leave(block, i, .memoryFault) }
+                guard let v = loadInline(address, op.s, H.memory) else { return leave(block, i, .memoryFault) }
                 x[n] = address
                 x[d] = extendLoad(v, op)
             case .ldrPost:
                 let address = x[n]
-                guard let v = load(address, op.s, H.memory) else { return leave(block, i, .memoryFault) }
+                guard let v = loadInline(address, op.s, H.memory) else { return leave(block, i, .memoryFault) }
                 x[n] = address &+ op.imm
                 x[d] = extendLoad(v, op)
             case .ldrReg:
                 let address = x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm))
-                guard let v = load(address, op.s, H.memory) else { return leave(block, i, .memoryFault) }
+                guard let v = loadInline(address, op.s, H.memory) else { return leave(block, i, .memoryFault) }
                 x[d] = extendLoad(v, op)
             case .ldrLit:
                 guard let v = load(op.imm, op.s, H.memory) else { return leave(block, i, .memoryFault) }
@@ -258,21 +258,21 @@ extension VCPU {
                 guard port.unprivileged({ store(x[n] &+ op.imm, op.s, x[d], H.memory) }) else { return leave(block, i, .memoryFault) }
                 if port.codeWriteHit { return leave(block, i, .next) }
             case .strImm:
-                guard store(x[n] &+ op.imm, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                guard storeInline(x[n] &+ op.imm, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 if port.codeWriteHit { return leave(block, i, .next) }
             case .strPre:
                 let address = x[n] &+ op.imm
-                guard store(address, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                guard storeInline(address, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 x[n] = address
                 if port.codeWriteHit { return leave(block, i, .next) }
             case .strPost:
                 let address = x[n]
-                guard store(address, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                guard storeInline(address, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 x[n] = address &+ op.imm
                 if port.codeWriteHit { return leave(block, i, .next) }
             case .strReg:
                 let address = x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm))
-                guard store(address, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                guard storeInline(address, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 if port.codeWriteHit { return leave(block, i, .next) }
             case .ldp:
                 guard loadPair(op, x, H.memory) else { return leave(block, i, .memoryFault) }

@@ -13,7 +13,7 @@ extension VCPU {
         let base = x[n]
         let address = op.a == 2 ? base : base &+ op.imm
         let bytes = UInt64(1) << UInt64(op.s)
-        guard let v1 = load(address, op.s, record), let v2 = load(address &+ bytes, op.s, record) else { return false }
+        guard let v1 = loadInline(address, op.s, record), let v2 = loadInline(address &+ bytes, op.s, record) else { return false }
         x[d] = extendLoad(v1, op)
         x[m] = extendLoad(v2, op)
         if op.a == 1 { x[n] = address } else if op.a == 2 { x[n] = base &+ op.imm }
@@ -27,7 +27,7 @@ extension VCPU {
         let address = op.a == 2 ? base : base &+ op.imm
         let bytes = UInt64(1) << UInt64(op.s)
         let v1 = x[d], v2 = x[m]
-        guard store(address, op.s, v1, record), store(address &+ bytes, op.s, v2, record) else { return false }
+        guard storeInline(address, op.s, v1, record), storeInline(address &+ bytes, op.s, v2, record) else { return false }
         if op.a == 1 { x[n] = address } else if op.a == 2 { x[n] = base &+ op.imm }
         return true
     }

@@ -16,10 +16,11 @@ struct TLBEntry {
 /// fetch, atomics and exclusives, SIMD structure accesses, DC ZVA, and (through the debug entry points) gdb,
 /// semihosting and plugins. Page-table walks are the port's slow path.
 ///
-/// - The fast path is a TLB hit: one tag compare (which also checks the permission), a page-crossing and an
-///   alignment test, then an add to the host address of the RAM page. Only Normal RAM pages enter the TLB.
-///   With the MMU off (and no watchpoints) a range check on RAM comes first: the flat path, the only part the
-///   interpreter inlines; the TLB lookup is one call away.
+/// - The fast path is a TLB hit: one tag compare (which also checks the permission, a page crossing and
+///   alignment), then an add to the host address of the RAM page. Only Normal RAM pages enter the TLB.
+///   With the MMU off (and no watchpoints) a range check on RAM comes first: the flat path. The interpreter's
+///   plain loads and stores (LDR/STR/LDP/STP) inline both; its other accesses inline the flat path and call
+///   the TLB lookup.
 /// - The slow path checks alignment and gdb watchpoints, translates (`GuestMemory.walk`: the MMU, or the flat
 ///   map when it is off), checks permissions for the current EL and PAN, fills the TLB, then reads or writes RAM
 ///   or a device. A failure records the fault (`faultAddress`, `faultStatus`, `faultWrite`) for the data or
@@ -216,12 +217,40 @@ public final class MemoryPort {
     /// `size` is at most 3 (8 bytes).
     @inline(__always) func load(_ va: UInt64, _ size: UInt8, _ record: Bool) -> UInt64? {
         let flat = va &- ramBase
-        if flat < flatLimit {
-            let value = loadRAM(ram + Int(truncatingIfNeeded: flat), size)
-            if record { recordAccess(va, va, value, size, store: false, device: nil) }
-            return value
+        if flat < flatLimit { return loadFlat(va, flat, size, record) }
+        return loadTranslated(va, size, record)
+    }
+
+    /// The flat path of a load: `flat` is the RAM offset, already checked against `flatLimit`.
+    @inline(__always) func loadFlat(_ va: UInt64, _ flat: UInt64, _ size: UInt8, _ record: Bool) -> UInt64 {
+        let value = loadRAM(ram + Int(truncatingIfNeeded: flat), size)
+        if record { recordAccess(va, va, value, size, store: false, device: nil) }
+        return value
+    }
+
+    /// `load` with the TLB hit inlined too: for the interpreter's LDR/STR/LDP/STP forms, so
+    /// that with the MMU on they cost a compare and an add, not a call. One compare covers the tag, the
+    /// permission (the tag is invalid without it), a page crossing (the last byte's page is compared) and, when
+    /// SCTLR_EL1.A is set, alignment (the low bits that must be zero are kept in the compared value).
+    @inline(__always) func loadInline(_ va: UInt64, _ size: UInt8, _ record: Bool) -> UInt64? {
+        let flat = va &- ramBase
+        if flat < flatLimit { return loadFlat(va, flat, size, record) }
+        if !record {
+            let e = tlb + (tlbSet &+ Int(truncatingIfNeeded: (va >> 12) & UInt64(Self.tlbEntriesPerSet - 1)))
+            if e.pointee.readTag == tlbCompareValue(va, size) {
+                return loadRAM(ram + Int(truncatingIfNeeded: e.pointee.ramOffset | (va & Self.pageMask)), size)
+            }
         }
         return loadTranslated(va, size, record)
+    }
+
+    /// What a TLB tag must equal for an access of 1 << `size` bytes at `va` to hit: the page of its last byte
+    /// (so an access that crosses into the next page misses), with the address bits that alignment checking
+    /// requires to be zero kept (so a misaligned access misses when SCTLR_EL1.A is set).
+    @inline(__always) func tlbCompareValue(_ va: UInt64, _ size: UInt8) -> UInt64 {
+        let last = (UInt64(1) << UInt64(size)) &- 1
+        let aligned = alignmentMask & last
+        return (va &+ (last &- aligned)) & (~Self.pageMask | aligned)
     }
 
     /// A load with the MMU on (or watchpoints set): the TLB, then the slow path. Kept out of line so that the
@@ -313,17 +342,40 @@ public final class MemoryPort {
     /// `size` is at most 3 (8 bytes).
     @inline(__always) func store(_ va: UInt64, _ size: UInt8, _ value: UInt64, _ record: Bool) -> Bool {
         let flat = va &- ramBase
-        if flat < flatLimit {
-            let length = UInt64(1) << UInt64(size)
-            storeRAM(ram + Int(truncatingIfNeeded: flat), size, value)
-            if record { recordRAMStore(va, va, value, size) }
-            if memory.watchBits(page: flat >> GuestMemory.pageShift) != 0
-                || memory.watchBits(page: (flat &+ length &- 1) >> GuestMemory.pageShift) != 0 {
-                watchedPageWritten(va, length)
+        if flat < flatLimit { return storeFlat(va, flat, size, value, record) }
+        return storeTranslated(va, size, value, record)
+    }
+
+    /// `store` with the TLB hit inlined too (see `loadInline`).
+    @inline(__always) func storeInline(_ va: UInt64, _ size: UInt8, _ value: UInt64, _ record: Bool) -> Bool {
+        let flat = va &- ramBase
+        if flat < flatLimit { return storeFlat(va, flat, size, value, record) }
+        if !record {
+            let e = tlb + (tlbSet &+ Int(truncatingIfNeeded: (va >> 12) & UInt64(Self.tlbEntriesPerSet - 1)))
+            if e.pointee.writeTag == tlbCompareValue(va, size) {
+                let offset = e.pointee.ramOffset | (va & Self.pageMask)
+                storeRAM(ram + Int(truncatingIfNeeded: offset), size, value)
+                let length = UInt64(1) << UInt64(size)
+                if memory.watchBits(page: offset >> GuestMemory.pageShift) != 0
+                    || memory.watchBits(page: (offset &+ length &- 1) >> GuestMemory.pageShift) != 0 {
+                    watchedPageWritten(ramBase &+ offset, length)
+                }
+                return true
             }
-            return true
         }
         return storeTranslated(va, size, value, record)
+    }
+
+    /// The flat path of a store: `flat` is the RAM offset, already checked against `flatLimit`.
+    @inline(__always) func storeFlat(_ va: UInt64, _ flat: UInt64, _ size: UInt8, _ value: UInt64, _ record: Bool) -> Bool {
+        let length = UInt64(1) << UInt64(size)
+        storeRAM(ram + Int(truncatingIfNeeded: flat), size, value)
+        if record { recordRAMStore(va, va, value, size) }
+        if memory.watchBits(page: flat >> GuestMemory.pageShift) != 0
+            || memory.watchBits(page: (flat &+ length &- 1) >> GuestMemory.pageShift) != 0 {
+            watchedPageWritten(va, length)
+        }
+        return true
     }
 
     /// A store with the MMU on (or watchpoints set): the TLB, then the slow path (out of line, as for loads).
