@@ -8,7 +8,9 @@
 #include <linux/landlock.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -125,4 +127,67 @@ int emud_seccomp_deny_dangerous(void)
     /* TSYNC returns the id of a thread that could not be synchronised. */
     return result == 0 ? 0 : -EAGAIN;
 #endif
+}
+
+/* One byte of data and room for one descriptor: the message both ends of a descriptor hand-over use. */
+struct descriptor_message {
+    char byte;
+    struct iovec data;
+    union {
+        struct cmsghdr header;
+        char space[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct msghdr message;
+};
+
+static void descriptor_message_init(struct descriptor_message *m)
+{
+    memset(m, 0, sizeof *m);
+    m->byte = 'G';
+    m->data.iov_base = &m->byte;
+    m->data.iov_len = 1;
+    m->message.msg_iov = &m->data;
+    m->message.msg_iovlen = 1;
+    m->message.msg_control = m->control.space;
+    m->message.msg_controllen = sizeof m->control.space;
+}
+
+int emud_send_descriptor(int socket, int fd)
+{
+    struct descriptor_message m;
+    descriptor_message_init(&m);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m.message);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    ssize_t sent;
+    do
+        sent = sendmsg(socket, &m.message, MSG_NOSIGNAL);
+    while (sent < 0 && errno == EINTR);
+    return sent == 1 ? 0 : (sent < 0 ? -errno : -EIO);
+}
+
+int emud_receive_descriptor(int socket)
+{
+    struct descriptor_message m;
+    descriptor_message_init(&m);
+    ssize_t received;
+    do
+        received = recvmsg(socket, &m.message, 0);
+    while (received < 0 && errno == EINTR);
+    if (received < 0)
+        return -errno;
+    if (received == 0)
+        return -EPIPE;
+    int fd = -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m.message); c; c = CMSG_NXTHDR(&m.message, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+            memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    }
+    if (fd >= 0 && (m.message.msg_flags & MSG_CTRUNC) == 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    return -EBADMSG;
 }

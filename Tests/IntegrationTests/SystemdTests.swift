@@ -296,6 +296,52 @@ struct SystemdTests {
         #expect(ended?.status == 0 && ended?.bySignal == false, "after SIGTERM: \(String(describing: ended)); log:\n\(daemon.log)")
     }
 
+    /// systemd keeps a machine's gdb socket (`FileDescriptorName=gdb-ID`) for the daemon's lifetime; the daemon
+    /// hands it to whichever worker serves that machine, over the worker's command socket (SCM_RIGHTS).
+    @Test func aSocketActivatedGDBSocketFollowsItsMachineThroughRestartsAndRecreation() async throws {
+        let environment = try GuestTestEnvironment.require()
+        let activate = try systemdTool("systemd-socket-activate")
+        let directory = try ScratchDirectory("activate-gdb")
+        defer { directory.remove() }
+        let control = directory.file("control.sock"), gdb = directory.file("gdb.sock")
+        let daemon = try DaemonProcess(
+            name: "systemd-socket-activate", executable: activate,
+            arguments: ["-l", control, "-l", gdb, "--fdname=control:gdb-m", environment.emud.path, "daemon",
+                        "--control", directory.file("unused.sock"), "--log-target=stderr"],
+            environment: daemonEnvironment())
+        defer { daemon.stop() }
+        #expect(await daemon.waitForLog(containing: "Listening on"), "systemd-socket-activate did not listen:\n\(daemon.log)")
+        let client = try await daemon.connect(control)
+        defer { client.close() }
+        let elf = environment.guests.appendingPathComponent("demo-forever.elf").path
+        func gdbStopReply() async -> String? {
+            let rsp = await RawRSPClient(path: gdb, timeout: 10)
+            return rsp?.request("?")
+        }
+        func answered(_ reply: String?) -> Bool { reply?.hasPrefix("T") == true || reply?.hasPrefix("S") == true }
+
+        let created = try await client.returnValue("machine-create", ["id": "m", "image": elf, "on_crash": "restart"])
+        let firstWorker = try #require(created["worker_pid"].int)
+        let first = await gdbStopReply()
+        #expect(answered(first), "gdb on the first worker: \(String(describing: first)); log:\n\(daemon.log)")
+
+        // The worker dies; the restarted one serves the same socket.
+        kill(Int32(firstWorker), SIGKILL)
+        _ = try await client.waitForEvent("MACHINE_RESTARTED", timeout: 30) { $0["id"].string == "m" }
+        let machines = try await client.returnValue("query-machines").array ?? []
+        let secondWorker = machines.first { $0["id"].string == "m" }?["worker_pid"].int
+        #expect(secondWorker != nil && secondWorker != firstWorker, "\(machines)")
+        let second = await gdbStopReply()
+        #expect(answered(second), "gdb after the restart: \(String(describing: second)); log:\n\(daemon.log)")
+
+        // Destroyed and created again under the same id: the socket is still the machine's.
+        _ = try await client.returnValue("machine-destroy", ["machine": "m"])
+        _ = try await client.returnValue("machine-create", ["id": "m", "image": elf])
+        let third = await gdbStopReply()
+        #expect(answered(third), "gdb after machine-create again: \(String(describing: third)); log:\n\(daemon.log)")
+        _ = try await client.returnValue("machine-destroy", ["machine": "m"])
+    }
+
     @Test func sigtermWithARunningMachineKeepsItsConsoleAndThePluginsFinalReport() async throws {
         let environment = try GuestTestEnvironment.require()
         let plugin = try await insnPluginPath()

@@ -31,4 +31,12 @@ uint64_t emud_landlock_read_write_file(void);
  * System calls of another architecture kill the process. 0, or -errno. */
 int emud_seccomp_deny_dangerous(void);
 
+/* Sends `fd` over the connected Unix socket `socket` (SCM_RIGHTS) with one byte of data. 0, or -errno. */
+int emud_send_descriptor(int socket, int fd);
+
+/* Receives one descriptor sent by emud_send_descriptor on `socket`, blocking until it comes: the descriptor
+ * (not close-on-exec, so that it survives the worker's re-execution into its sandbox), or -errno (-EPIPE: the
+ * peer closed the socket; -EBADMSG: data came without a descriptor). */
+int emud_receive_descriptor(int socket);
+
 #endif

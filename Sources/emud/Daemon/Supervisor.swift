@@ -1,3 +1,4 @@
+import CSandbox
 import Control
 import Foundation
 import Logging
@@ -196,17 +197,27 @@ final class Supervisor: @unchecked Sendable {
         arguments += spec.driveSandboxArguments
         for directory in policy.trustedDirectories ?? [] { arguments += ["--plugin-dir", directory] }
         if policy.allowIncompatibleLicenses { arguments.append("--allow-incompatible-plugins") }
-        let inherited: Int32? = lock.withLock { inheritedGDBSockets.removeValue(forKey: spec.id) }
-        if inherited != nil { arguments += ["--gdb-fd", String(WorkerCommand.gdbDescriptor)] }
+        // A gdb socket systemd passed for this machine id stays the daemon's: each worker that serves the machine
+        // (the first, one restarted after a crash, one for a machine created again under the same id) gets it
+        // over its command socket (SCM_RIGHTS) before anything else is said there.
+        let activatedGDB: Int32? = lock.withLock { inheritedGDBSockets[spec.id] }
+        if activatedGDB != nil { arguments.append("--gdb-socket") }
         if let socket = workerSocket(spec.id) { arguments += ["--socket", socket] }
         let spawned: (WorkerProcess, commands: Int32, queries: Int32)
-        do { spawned = try WorkerProcess.spawn(arguments: arguments, gdbSocket: inherited) } catch {
-            if let inherited { close(inherited) }
+        do { spawned = try WorkerProcess.spawn(arguments: arguments) } catch {
             throw ControlError.generic("\(error)")
         }
-        if let inherited { close(inherited) }  // the worker has its own copy
         let process = spawned.0
         let id = spec.id
+        if let activatedGDB {
+            let sent = emud_send_descriptor(spawned.commands, activatedGDB)
+            if sent != 0 {
+                [spawned.commands, spawned.queries].forEach { close($0) }
+                process.kill()
+                _ = await process.reap(grace: 0)
+                throw ControlError.generic("machine '\(id)': cannot hand its gdb socket to the worker: \(String(cString: strerror(-sent)))")
+            }
+        }
         if let cgroups {
             do { try cgroups.place(pid: process.pid, machine: id, memoryMax: spec.memoryLimit, cpuWeight: spec.cpuWeight) } catch {
                 [spawned.commands, spawned.queries].forEach { close($0) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSandbox
 import Control
 import Foundation
 import Logging
@@ -12,7 +13,8 @@ import Plugins
 ///
 /// Descriptor 3 carries commands and the events the daemon relays (plugin loads and reports, stops, exits) plus
 /// the machine's console output (`CONSOLE_OUTPUT`, base64, which the daemon keeps in its ring and sinks);
-/// descriptor 4 answers queries while a long command (a plugin's install) holds the first. When the daemon closes
+/// descriptor 4 answers queries while a long command (a plugin's install) holds the first. A socket-activated
+/// gdb socket comes over descriptor 3 first (`--gdb-socket`). When the daemon closes
 /// them, the worker stops its machine, writes its plugins' final reports to the log, and exits.
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,6 +27,10 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("plugin-dir")) var pluginDirectories: [String] = []
     @Flag(name: .customLong("allow-incompatible-plugins")) var allowIncompatiblePlugins = false
     @Option(name: .customLong("plugin-abi")) var pluginABI: String = "version"
+    /// The daemon sends the machine's socket-activated gdb socket over descriptor 3 (SCM_RIGHTS) before anything
+    /// else; the worker serves gdb on it.
+    @Flag(name: .customLong("gdb-socket")) var gdbSocketSent = false
+    /// Where that socket is once received: set by the worker itself when it re-executes into its sandbox.
     @Option(name: .customLong("gdb-fd")) var gdbDescriptor: Int32?
     @Option(name: .customLong("address-space-limit")) var addressSpaceLimit: UInt64?
     @Option(name: .customLong("open-files-limit")) var openFilesLimit: UInt64?
@@ -42,18 +48,26 @@ struct WorkerCommand: AsyncParsableCommand {
 
     static let commandDescriptor: Int32 = 3
     static let queryDescriptor: Int32 = 4
-    static let gdbDescriptor: Int32 = 5
 
     func run() async throws {
         EmudLogHandler.bootstrap(LogTarget(rawValue: logTarget) ?? .stderr)
         let logger = Logger(label: "emud")
+        var gdbDescriptor = self.gdbDescriptor
         do {
+            if gdbSocketSent && gdbDescriptor == nil {
+                let received = emud_receive_descriptor(Self.commandDescriptor)
+                guard received >= 0 else {
+                    throw DaemonError.generic("receiving the gdb socket from the daemon: \(String(cString: strerror(-received)))")
+                }
+                gdbDescriptor = received
+            }
             try WorkerLimits.apply(addressSpace: addressSpaceLimit, openFiles: openFilesLimit)
             if !noSandbox {
                 if !sandboxed {
                     let why = try WorkerSandbox.confineFileSystemAndRestart(
                         readable: pluginDirectories + image + readOnlyDrives.filter(WorkerSandbox.isDiskFile),
-                        writable: writableDrives)
+                        writable: writableDrives,
+                        extraArguments: gdbDescriptor.map { ["--gdb-fd", String($0)] } ?? [])
                     logger.warning("machine \(machineID): its worker runs without a file-system sandbox: \(why)",
                                    metadata: ["MACHINE_ID": .string(machineID)])
                 }

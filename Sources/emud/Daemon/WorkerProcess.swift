@@ -78,10 +78,11 @@ final class WorkerProcess: @unchecked Sendable {
         }
     }
 
-    /// Starts `emud worker` for one machine. Descriptors 3 and 4 in the worker are its command and query sockets;
-    /// `gdbSocket`, if given, becomes descriptor 5. Every other descriptor of the daemon is close-on-exec.
+    /// Starts `emud worker` for one machine. Descriptors 3 and 4 in the worker are its command and query sockets.
+    /// Every other descriptor of the daemon is close-on-exec (a socket-activated gdb socket is sent over the
+    /// command socket instead, see `Supervisor.createMachine`).
     /// - Returns: the process and the daemon's ends of the command and query sockets (close-on-exec).
-    static func spawn(arguments: [String], gdbSocket: Int32?) throws -> (WorkerProcess, commands: Int32, queries: Int32) {
+    static func spawn(arguments: [String]) throws -> (WorkerProcess, commands: Int32, queries: Int32) {
         var commandPair: [Int32] = [-1, -1]
         var queryPair: [Int32] = [-1, -1]
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
@@ -102,7 +103,6 @@ final class WorkerProcess: @unchecked Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, commandPair[1], WorkerCommand.commandDescriptor)
         posix_spawn_file_actions_adddup2(&actions, queryPair[1], WorkerCommand.queryDescriptor)
-        if let gdbSocket { posix_spawn_file_actions_adddup2(&actions, gdbSocket, WorkerCommand.gdbDescriptor) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

@@ -24,7 +24,7 @@ enum WorkerSandbox {
     /// Sets no_new_privs and enforces Landlock on this thread, then executes this program again with
     /// ``sandboxedFlag``: the new image's threads all descend from the restricted one (Landlock binds the calling
     /// thread and what it starts, not threads that exist). Returns only if the kernel has no Landlock (the reason).
-    static func confineFileSystemAndRestart(readable: [String], writable: [String] = []) throws -> String {
+    static func confineFileSystemAndRestart(readable: [String], writable: [String] = [], extraArguments: [String] = []) throws -> String {
         let noNewPrivileges = emud_sandbox_no_new_privs()
         guard noNewPrivileges == 0 else { throw Failure(description: "no_new_privs: \(String(cString: strerror(-noNewPrivileges)))") }
         let abi = emud_landlock_abi()
@@ -43,7 +43,7 @@ enum WorkerSandbox {
         }
         let enforced = emud_landlock_enforce(ruleset)
         guard enforced == 0 else { throw Failure(description: "landlock_restrict_self: \(String(cString: strerror(-enforced)))") }
-        let arguments = CommandLine.arguments + [sandboxedFlag]
+        let arguments = CommandLine.arguments + extraArguments + [sandboxedFlag]
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         execv("/proc/self/exe", argv)
         throw Failure(description: "re-executing the worker in its sandbox: \(String(cString: strerror(errno)))")
