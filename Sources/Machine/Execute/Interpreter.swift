@@ -119,10 +119,16 @@ extension VCPU {
                 guard let v = loadInline(x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 2, H.memory) else { return leave(block, i, .memoryFault) }
                 x[d] = v
             case .str64:
-                guard storeInline(x[n] &+ op.imm, 3, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                guard store(x[n] &+ op.imm, 3, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 if port.codeWriteHit { return leave(block, i, .next) }
             case .str32:
-                guard storeInline(x[n] &+ op.imm, 2, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                guard store(x[n] &+ op.imm, 2, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                if port.codeWriteHit { return leave(block, i, .next) }
+            case .str64Reg:
+                guard store(x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 3, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                if port.codeWriteHit { return leave(block, i, .next) }
+            case .str32Reg:
+                guard store(x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 2, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 if port.codeWriteHit { return leave(block, i, .next) }
             // MARK: data processing, immediate
             case .movImm: x[d] = op.imm
@@ -258,21 +264,21 @@ extension VCPU {
                 guard port.unprivileged({ store(x[n] &+ op.imm, op.s, x[d], H.memory) }) else { return leave(block, i, .memoryFault) }
                 if port.codeWriteHit { return leave(block, i, .next) }
             case .strImm:
-                guard storeInline(x[n] &+ op.imm, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                guard store(x[n] &+ op.imm, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 if port.codeWriteHit { return leave(block, i, .next) }
             case .strPre:
                 let address = x[n] &+ op.imm
-                guard storeInline(address, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                guard store(address, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 x[n] = address
                 if port.codeWriteHit { return leave(block, i, .next) }
             case .strPost:
                 let address = x[n]
-                guard storeInline(address, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                guard store(address, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 x[n] = address &+ op.imm
                 if port.codeWriteHit { return leave(block, i, .next) }
             case .strReg:
                 let address = x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm))
-                guard storeInline(address, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                guard store(address, op.s, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 if port.codeWriteHit { return leave(block, i, .next) }
             case .ldp:
                 guard loadPair(op, x, H.memory) else { return leave(block, i, .memoryFault) }

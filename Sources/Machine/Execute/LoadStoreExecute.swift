@@ -27,7 +27,7 @@ extension VCPU {
         let address = op.a == 2 ? base : base &+ op.imm
         let bytes = UInt64(1) << UInt64(op.s)
         let v1 = x[d], v2 = x[m]
-        guard storeInline(address, op.s, v1, record), storeInline(address &+ bytes, op.s, v2, record) else { return false }
+        guard store(address, op.s, v1, record), store(address &+ bytes, op.s, v2, record) else { return false }
         if op.a == 1 { x[n] = address } else if op.a == 2 { x[n] = base &+ op.imm }
         return true
     }

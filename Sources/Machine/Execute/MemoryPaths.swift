@@ -10,13 +10,9 @@ extension VCPU {
         port.store(address, size, value, record)
     }
 
-    /// The hottest fixed-size loads and stores: the memory port's TLB hit inlined as well as its flat path.
+    /// The interpreter's plain loads (LDR, LDP): the memory port's TLB hit inlined as well as its flat path.
     @inline(__always) func loadInline(_ address: UInt64, _ size: UInt8, _ record: Bool) -> UInt64? {
         port.loadInline(address, size, record)
-    }
-
-    @inline(__always) func storeInline(_ address: UInt64, _ size: UInt8, _ value: UInt64, _ record: Bool) -> Bool {
-        port.storeInline(address, size, value, record)
     }
 
     @inline(__always) func checkAlignment(_ address: UInt64, _ bytes: UInt64, write: Bool, always: Bool = true) -> Bool {

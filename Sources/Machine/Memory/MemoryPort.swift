@@ -19,8 +19,9 @@ struct TLBEntry {
 /// - The fast path is a TLB hit: one tag compare (which also checks the permission, a page crossing and
 ///   alignment), then an add to the host address of the RAM page. Only Normal RAM pages enter the TLB.
 ///   With the MMU off (and no watchpoints) a range check on RAM comes first: the flat path. The interpreter's
-///   plain loads and stores (LDR/STR/LDP/STP) inline both; its other accesses inline the flat path and call
-///   the TLB lookup.
+///   plain loads (LDR, LDP) inline both; its other accesses inline the flat path and call the TLB lookup.
+///   (Stores that inlined both, even at only the four fixed-size STR sites, made the compiler outline the
+///   whole store: a call even with the MMU off.)
 /// - The slow path checks alignment and gdb watchpoints, translates (`GuestMemory.walk`: the MMU, or the flat
 ///   map when it is off), checks permissions for the current EL and PAN, fills the TLB, then reads or writes RAM
 ///   or a device. A failure records the fault (`faultAddress`, `faultStatus`, `faultWrite`) for the data or
@@ -228,7 +229,7 @@ public final class MemoryPort {
         return value
     }
 
-    /// `load` with the TLB hit inlined too: for the interpreter's LDR/STR/LDP/STP forms, so
+    /// `load` with the TLB hit inlined too: for the interpreter's LDR and LDP forms, so
     /// that with the MMU on they cost a compare and an add, not a call. One compare covers the tag, the
     /// permission (the tag is invalid without it), a page crossing (the last byte's page is compared) and, when
     /// SCTLR_EL1.A is set, alignment (the low bits that must be zero are kept in the compared value).
@@ -343,26 +344,6 @@ public final class MemoryPort {
     @inline(__always) func store(_ va: UInt64, _ size: UInt8, _ value: UInt64, _ record: Bool) -> Bool {
         let flat = va &- ramBase
         if flat < flatLimit { return storeFlat(va, flat, size, value, record) }
-        return storeTranslated(va, size, value, record)
-    }
-
-    /// `store` with the TLB hit inlined too (see `loadInline`).
-    @inline(__always) func storeInline(_ va: UInt64, _ size: UInt8, _ value: UInt64, _ record: Bool) -> Bool {
-        let flat = va &- ramBase
-        if flat < flatLimit { return storeFlat(va, flat, size, value, record) }
-        if !record {
-            let e = tlb + (tlbSet &+ Int(truncatingIfNeeded: (va >> 12) & UInt64(Self.tlbEntriesPerSet - 1)))
-            if e.pointee.writeTag == tlbCompareValue(va, size) {
-                let offset = e.pointee.ramOffset | (va & Self.pageMask)
-                storeRAM(ram + Int(truncatingIfNeeded: offset), size, value)
-                let length = UInt64(1) << UInt64(size)
-                if memory.watchBits(page: offset >> GuestMemory.pageShift) != 0
-                    || memory.watchBits(page: (offset &+ length &- 1) >> GuestMemory.pageShift) != 0 {
-                    watchedPageWritten(ramBase &+ offset, length)
-                }
-                return true
-            }
-        }
         return storeTranslated(va, size, value, record)
     }
 

@@ -129,7 +129,7 @@ public enum OpCode: UInt16 {
     case fp                 // a = FPOp, s = log2 of the FP size, f = FPFlags (Decode/FloatingPoint.swift)
     // Specialised forms of the above (see `Op.specialized()`), same fields.
     case addReg64, addReg32, subReg64, subReg32, subsReg64, subsReg32, subsImm64, subsImm32, movReg64, movReg32
-    case ldr64, ldr32, ldrb, str64, str32, ldr64Reg, ldr32Reg
+    case ldr64, ldr32, ldrb, str64, str32, ldr64Reg, ldr32Reg, str64Reg, str32Reg
 }
 
 extension Op {
@@ -162,6 +162,8 @@ extension Op {
             op.code = .str32
         case .ldrReg where f & OpFlags.signed == 0 && (s == 3 || s == 2):
             op.code = s == 3 ? .ldr64Reg : .ldr32Reg
+        case .strReg where s == 3 || s == 2:
+            op.code = s == 3 ? .str64Reg : .str32Reg
         default:
             break
         }
