@@ -1,7 +1,8 @@
 /* System registers and PSTATE at EL1: CurrentEL, DAIF (reset value, DAIFSet/DAIFClr,
  * MSR DAIF), SPSel (running on SP_EL0 and back), NZCV, PAN, UAO, and write/read round trips of
  * TPIDR_EL0/EL1, TPIDRRO_EL0, SP_EL0, ELR_EL1, SPSR_EL1, FAR_EL1,
- * CONTEXTIDR_EL1, MAIR_EL1, FPCR and FPSR, plus barriers and hints that must simply execute.
+ * CONTEXTIDR_EL1, MAIR_EL1, FPCR and FPSR, plus barriers and hints that must simply execute, and the cache
+ * geometry Cortex-A76 reports (CLIDR_EL1, and CCSIDR_EL1 for each cache CSSELR_EL1 selects).
  * Registers whose values legitimately differ between implementations (MIDR, MPIDR, ID
  * registers, counters, SCTLR's reset value) are not printed.
  * SPDX-License-Identifier: GPL-2.0-or-later */
@@ -82,6 +83,21 @@ int main(void)
     ROUND_TRIP(fpcr, 0x0000000003c00000ULL);
     ROUND_TRIP(fpsr, 0x000000000800009fULL);
     /* VBAR_EL1 is left out: its bits 10:0 are RES0, but QEMU 7.2 keeps bits 10:5. */
+
+    /* Cache identification: what Linux's cacheinfo reads. CSSELR_EL1 picks level and I/D; CCSIDR_EL1 follows. */
+    printf("CLIDR_EL1=%016lx CTR_EL0=%016lx\n", SYSREG_READ(clidr_el1), SYSREG_READ(ctr_el0));
+    uint64_t csselr_saved = SYSREG_READ(csselr_el1);
+    static const uint64_t selections[] = {0, 1, 2};
+    for (unsigned k = 0; k < sizeof selections / sizeof selections[0]; k++) {
+        SYSREG_WRITE(csselr_el1, selections[k]);
+        __asm__ volatile("isb");
+        printf("CSSELR_EL1 wrote %lx read %lx: CCSIDR_EL1=%016lx\n", selections[k], SYSREG_READ(csselr_el1),
+               SYSREG_READ(ccsidr_el1));
+    }
+    SYSREG_WRITE(csselr_el1, 0xffffffffffffffffULL);
+    __asm__ volatile("isb");
+    printf("CSSELR_EL1 wrote ~0 read %lx\n", SYSREG_READ(csselr_el1));
+    SYSREG_WRITE(csselr_el1, csselr_saved);
 
     /* Barriers and hints: all must execute as (near) no-ops. */
     __asm__ volatile("dmb ish\n\tdmb oshld\n\tdmb sy\n\tdsb sy\n\tdsb ishst\n\tisb\n\t"

@@ -27,6 +27,8 @@ public struct SystemRegisters {
     public var tpidrEL1: UInt64 = 0
     public var tpidrroEL0: UInt64 = 0
     public var contextidr: UInt64 = 0
+    /// CSSELR_EL1: which cache CCSIDR_EL1 describes (Level, bits 3:1; InD, bit 0); other bits are RES0.
+    public var csselr: UInt64 = 0
     public var tcr: UInt64 = 0
     public var ttbr0: UInt64 = 0
     public var ttbr1: UInt64 = 0
@@ -107,6 +109,8 @@ public enum SysReg {
     public static let ctr = key(3, 3, 0, 0, 1)
     public static let dczid = key(3, 3, 0, 0, 7)
     public static let clidr = key(3, 1, 0, 0, 1)
+    public static let ccsidr = key(3, 1, 0, 0, 0)
+    public static let csselr = key(3, 2, 0, 0, 0)
     public static let cntfrq = key(3, 3, 14, 0, 0)
     public static let cntpct = key(3, 3, 14, 0, 1)
     public static let cntvct = key(3, 3, 14, 0, 2)
@@ -160,8 +164,13 @@ enum IDRegisters {
     static let ctr: UInt64 = 0x8444_C004
     /// DCZID_EL0: DC ZVA allowed, on 64-byte blocks (4 words << 4).
     static let dczid: UInt64 = 4
-    /// CLIDR_EL1: no caches are described (none are modelled).
-    static let clidr: UInt64 = 0
+    /// CLIDR_EL1: Cortex-A76's hierarchy as QEMU's cortex-a76 reports it: separate L1 instruction and data caches,
+    /// a unified L2, Level of Unification Inner Shareable 1 and Level of Coherence 2 (0x82000023). Nothing is
+    /// modelled behind it (guests see coherent memory); Linux reads it, with CCSIDR_EL1, for its cache sizes.
+    static let clidr: UInt64 = 0x8200_0023
+    /// CCSIDR_EL1 for each CSSELR_EL1 value (Level << 1 | InD), as QEMU's cortex-a76: 64 KiB 4-way L1 data and
+    /// instruction caches and a 512 KiB 8-way L2, 64-byte lines. Selections of caches that do not exist read 0.
+    static let ccsidr: [UInt64] = [0x701f_e01a, 0x201f_e01a, 0x707f_e03a]
     /// OSLSR_EL1: the OS lock is implemented (OSLM = 0b10) and unlocked.
     static let oslsr: UInt64 = 0x8
 }
@@ -299,6 +308,12 @@ enum SystemRegisterTable {
                           write: { $0.state.sys.amair = $1; return true }),
         SystemRegisterRow(SysReg.par, "PAR_EL1", reset: 0, read: { $0.state.sys.par },
                           write: { $0.state.sys.par = $1; return true }),
+        SystemRegisterRow(SysReg.csselr, "CSSELR_EL1", reset: 0, read: { $0.state.sys.csselr },
+                          write: { $0.state.sys.csselr = $1 & 0xf; return true }),
+        SystemRegisterRow(SysReg.ccsidr, "CCSIDR_EL1", read: { cpu in
+            let selection = Int(truncatingIfNeeded: cpu.state.sys.csselr & 0xf)
+            return selection < IDRegisters.ccsidr.count ? IDRegisters.ccsidr[selection] : 0
+        }),
         SystemRegisterRow(SysReg.contextidr, "CONTEXTIDR_EL1", reset: 0, read: { $0.state.sys.contextidr },
                           write: { $0.state.sys.contextidr = $1 & 0xffff_ffff; return true }),
 

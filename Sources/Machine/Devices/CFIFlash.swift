@@ -15,7 +15,9 @@ public protocol ExecutableMemoryDevice: MMIODevice {
 ///
 /// The array lives in host memory mapped when first needed (a machine that never touches its flash pays nothing)
 /// and is lost when the machine ends, as QEMU's is without a backing drive. `contentChanged` is called (on the
-/// writing vCPU's thread) after a program or erase, so that code translated from the old contents is dropped.
+/// writing vCPU's thread) after a program or erase of an erase block that code has been translated from since
+/// the last call, so that code translated from the old contents is dropped; writes to blocks no code came from
+/// (U-Boot saving its environment: 65,536 word programs) drop nothing.
 /// Thread-safe: one lock.
 public final class CFIFlashBank: ExecutableMemoryDevice {
     public let name = "cfi-flash"
@@ -37,6 +39,9 @@ public final class CFIFlashBank: ExecutableMemoryDevice {
     /// Status register: bit 7 ready; 5 erase error; 4 program error.
     private var status: UInt8 = 0x80
     public var contentChanged: (() -> Void)?
+    /// The erase blocks instructions have been fetched from (`executablePointer`) since `contentChanged` was last
+    /// called; it drops all translated code, so it clears them all.
+    private var codeBlocks = [Bool](repeating: false, count: Int(CFIFlashBank.size / CFIFlashBank.blockSize))
 
     public init() {}
 
@@ -69,6 +74,8 @@ public final class CFIFlashBank: ExecutableMemoryDevice {
         lock.lock()
         defer { lock.unlock() }
         guard mode == .readArray, let storage, offset < Self.size, length <= Self.size - offset else { return nil }
+        // The translator reads on to the end of the 4 KiB page, which lies in the same erase block.
+        codeBlocks[Int(offset / Self.blockSize)] = true
         return storage + Int(offset)
     }
 
@@ -129,12 +136,12 @@ public final class CFIFlashBank: ExecutableMemoryDevice {
         lock.lock()
         guard offset < Self.size, UInt64(size) <= Self.size - offset else { lock.unlock(); return false }
         let command = UInt8(truncatingIfNeeded: value)
-        var changed = false
+        var changed = false  // translated code came from what this write changed
         switch mode {
         case .programSetup:
             if let p = array() {
                 for k in 0..<size { p.storeBytes(of: UInt8(truncatingIfNeeded: value >> UInt64(8 * k)), toByteOffset: Int(offset) + k, as: UInt8.self) }
-                changed = true
+                changed = codeBlocks[Int(offset / Self.blockSize)] || codeBlocks[Int((offset + UInt64(size) - 1) / Self.blockSize)]
             } else {
                 status |= 0x10
             }
@@ -143,7 +150,7 @@ public final class CFIFlashBank: ExecutableMemoryDevice {
             if command == 0xd0, let p = array() {
                 let block = offset / Self.blockSize * Self.blockSize
                 memset(p + Int(block), 0xff, Int(Self.blockSize))
-                changed = true
+                changed = codeBlocks[Int(block / Self.blockSize)]
             } else {
                 status |= 0x30  // an erase without its confirmation is a command sequence error
             }
@@ -163,6 +170,7 @@ public final class CFIFlashBank: ExecutableMemoryDevice {
             default: break  // unknown commands are ignored, as by the real part
             }
         }
+        if changed { codeBlocks = codeBlocks.map { _ in false } }
         lock.unlock()
         if changed { contentChanged?() }
         return true
