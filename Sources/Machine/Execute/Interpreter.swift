@@ -119,16 +119,16 @@ extension VCPU {
                 guard let v = loadInline(x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 2, H.memory) else { return leave(block, i, .memoryFault) }
                 x[d] = v
             case .str64:
-                guard store(x[n] &+ op.imm, 3, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                guard storeInline(port, x[n] &+ op.imm, 3, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 if port.codeWriteHit { return leave(block, i, .next) }
             case .str32:
-                guard store(x[n] &+ op.imm, 2, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                guard storeInline(port, x[n] &+ op.imm, 2, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 if port.codeWriteHit { return leave(block, i, .next) }
             case .str64Reg:
-                guard store(x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 3, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                guard storeInline(port, x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 3, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 if port.codeWriteHit { return leave(block, i, .next) }
             case .str32Reg:
-                guard store(x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 2, x[d], H.memory) else { return leave(block, i, .memoryFault) }
+                guard storeInline(port, x[n] &+ extendOperand(x[m], option: op.a, shift: UInt8(op.imm)), 2, x[d], H.memory) else { return leave(block, i, .memoryFault) }
                 if port.codeWriteHit { return leave(block, i, .next) }
             // MARK: data processing, immediate
             case .movImm: x[d] = op.imm

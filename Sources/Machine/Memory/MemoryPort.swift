@@ -676,3 +676,25 @@ struct VirtualRAM: GuestRAM {
         port.debugWrite(address, bytes)
     }
 }
+
+/// `MemoryPort.store` with the TLB hit inlined too (see `loadInline`), for the interpreter's fixed-size STR forms.
+/// A transparent free function (classes cannot have them): as an `@inline(__always)` method the compiler outlined
+/// it whole at the interpreter's store sites, a call even with the MMU off.
+@_transparent func storeInline(_ port: MemoryPort, _ va: UInt64, _ size: UInt8, _ value: UInt64, _ record: Bool) -> Bool {
+    let flat = va &- port.ramBase
+    if flat < port.flatLimit { return port.storeFlat(va, flat, size, value, record) }
+    if !record {
+        let e = port.tlb + (port.tlbSet &+ Int(truncatingIfNeeded: (va >> 12) & UInt64(MemoryPort.tlbEntriesPerSet - 1)))
+        if e.pointee.writeTag == port.tlbCompareValue(va, size) {
+            let offset = e.pointee.ramOffset | (va & MemoryPort.pageMask)
+            port.storeRAM(port.ram + Int(truncatingIfNeeded: offset), size, value)
+            let length = UInt64(1) << UInt64(size)
+            if port.memory.watchBits(page: offset >> GuestMemory.pageShift) != 0
+                || port.memory.watchBits(page: (offset &+ length &- 1) >> GuestMemory.pageShift) != 0 {
+                port.watchedPageWritten(port.ramBase &+ offset, length)
+            }
+            return true
+        }
+    }
+    return port.storeTranslated(va, size, value, record)
+}
