@@ -192,6 +192,41 @@ struct WorkerTests {
         _ = try await other.returnValue("machine-destroy", ["machine": "g"])
     }
 
+    @Test("a guest beyond its cgroup's memory limit is killed alone: the OOM killer ends its worker, the other machine runs on")
+    func memoryLimitKillsTheRunawayAlone() async throws {
+        let environment = try GuestTestEnvironment.require()
+        let cgroup = try RealMemoryCgroup()
+        defer { cgroup.remove() }
+        let directory = try ScratchDirectory("oom")
+        defer { directory.remove() }
+        let socket = directory.file("control.sock")
+        let daemon = try DaemonProcess.emud(environment, control: socket,
+                                            processEnvironment: daemonEnvironment(["EMUD_CGROUP_ROOT": cgroup.path]))
+        defer { daemon.stop() }
+        let client = try await daemon.connect(socket)
+        defer { client.close() }
+        let calm = environment.guests.appendingPathComponent("demo-forever.elf").path
+        let hog = environment.guests.appendingPathComponent("memhog.elf").path
+        _ = try await client.returnValue("machine-create", ["id": "calm", "image": calm])
+        // memhog touches 384 MiB of its 512 MiB: far beyond a 128 MiB limit on the whole worker.
+        _ = try await client.returnValue("machine-create", ["id": "hog", "image": hog, "memory": "512M", "memory_limit": "128M"])
+        let crashed = try await client.waitForEvent("MACHINE_CRASHED", timeout: 60) { $0["id"].string == "hog" }["data"]
+        #expect(crashed["out_of_memory"].bool == true, "\(crashed)")
+        #expect(crashed["signal_name"].string == "SIGKILL", "\(crashed)")
+        #expect(!(crashed["console"].array ?? []).contains { $0.string == "memhog: all 384 MiB touched" }, "\(crashed)")
+        func instructions() async throws -> Int {
+            let machines = try await client.returnValue("query-machines").array ?? []
+            return machines.first { $0["id"].string == "calm" }?["instructions"].int ?? 0
+        }
+        let before = try await instructions()
+        try await Task.sleep(nanoseconds: 500_000_000)
+        let after = try await instructions()
+        #expect(after > before, "the other machine stopped: \(before) then \(after) instructions")
+        #expect(!daemon.hasExited)
+        _ = try await client.returnValue("machine-destroy", ["machine": "hog"])
+        _ = try await client.returnValue("machine-destroy", ["machine": "calm"])
+    }
+
     @Test("kill -9 of the daemon: a new daemon re-adopts its machines, which run on and answer gdb")
     func machinesOutliveTheDaemon() async throws {
         let environment = try GuestTestEnvironment.require()
@@ -330,5 +365,38 @@ enum WorkerProbe {
         guard kill(pid, 0) == 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return false }
         return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+    }
+}
+/// A real cgroup with the memory controller for a daemon to divide (`EMUD_CGROUP_ROOT`): a new cgroup v2 directory
+/// when the host's unified hierarchy has the memory controller (systemd hosts), else a directory of the cgroup v1
+/// memory hierarchy (hybrid hosts, as this project's CI machines). Needs root.
+struct RealMemoryCgroup {
+    let path: String
+
+    init() throws {
+        let name = "emud-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let unified = "/sys/fs/cgroup"
+        let controllers = (try? String(contentsOfFile: unified + "/cgroup.controllers", encoding: .utf8)) ?? ""
+        if controllers.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains("memory") {
+            let enabled = (try? String(contentsOfFile: unified + "/cgroup.subtree_control", encoding: .utf8)) ?? ""
+            if !enabled.contains("memory") { try? "+memory".write(toFile: unified + "/cgroup.subtree_control", atomically: false, encoding: .utf8) }
+            path = unified + "/" + name
+        } else if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.limit_in_bytes") {
+            path = "/sys/fs/cgroup/memory/" + name
+        } else {
+            throw TestEnvironmentError(description: "no cgroup hierarchy with the memory controller at /sys/fs/cgroup (cgroup v2) or /sys/fs/cgroup/memory (v1): run the tests as root on a Linux host with memory cgroups")
+        }
+        guard mkdir(path, 0o755) == 0 else {
+            throw TestEnvironmentError(description: "cannot create cgroup \(path): \(String(cString: strerror(errno))) (the tests must run as root)")
+        }
+    }
+
+    /// Removes the machines' cgroups the daemon left, the daemon's leaf (v2), then the cgroup itself.
+    func remove() {
+        for child in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
+            var info = stat()
+            if stat(path + "/" + child, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { rmdir(path + "/" + child) }
+        }
+        rmdir(path)
     }
 }

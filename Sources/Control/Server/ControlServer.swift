@@ -167,6 +167,12 @@ public actor ControlServer {
         return (try? await eventLoop.submit { recorder.marks }.get()) ?? recorder.marks
     }
 
+    /// How many client connections are open now (accepted or served), negotiated or not.
+    public func openConnections() async -> Int {
+        let connections = self.connections
+        return (try? await eventLoop.submit { connections.value.channels.count }.get()) ?? 0
+    }
+
     /// Stops listening (removing the unix socket files it created) and closes every connection.
     /// Commands still running finish; their replies are dropped.
     public func shutdown() async {

@@ -454,6 +454,9 @@ final class Supervisor: @unchecked Sendable {
             return reply
         case .failure(let error as ControlError):
             throw error
+        case .failure(let error) where !(error is TimedOut):
+            publish("MACHINE_DESTROYED", data: ["id": .string(id)])
+            throw ControlError.generic("machine '\(id)' is destroyed, but its worker hung up before answering (\(error)), so plugins' final reports are lost")
         case .failure:
             let what = installing.map { "plugin \($0) was still installing" } ?? "it did not answer"
             publish("MACHINE_DESTROYED", data: ["id": .string(id), "killed": .bool(true)])
@@ -473,9 +476,7 @@ final class Supervisor: @unchecked Sendable {
 
     /// How many times the kernel's OOM killer struck in a machine's cgroup (0 without one).
     private func outOfMemoryKills(_ m: WorkerMachine) -> Int {
-        guard let cgroups, let text = try? String(contentsOfFile: cgroups.path(m.id) + "/memory.events", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("oom_kill ") }) else { return 0 }
-        return Int(line.dropFirst("oom_kill ".count)) ?? 0
+        cgroups?.outOfMemoryKills(m.id) ?? 0
     }
 
     private struct TimedOut: Error {}

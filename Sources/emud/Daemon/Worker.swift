@@ -46,6 +46,8 @@ struct WorkerCommand: AsyncParsableCommand {
     /// Set by the worker itself when it re-executes inside its Landlock domain.
     @Flag(name: .customLong("sandboxed")) var sandboxed = false
 
+    /// How long a destroyed, re-adopted machine's worker waits for its daemon to hang up.
+    static let destroyedLingerSeconds: TimeInterval = 10
     static let commandDescriptor: Int32 = 3
     static let queryDescriptor: Int32 = 4
 
@@ -129,15 +131,23 @@ struct WorkerCommand: AsyncParsableCommand {
         try? await commands.get()
         // The daemon destroyed the machine and let us go, or the daemon died: then the machine goes on until a
         // new daemon re-adopts it through the socket and destroys it. Once the socket is gone (removed, or
-        // replaced) nobody can, and the worker ends.
-        while let socketPath, let socketIdentity, !daemon.allMachines.isEmpty {
+        // replaced) nobody can, and the worker ends. After a re-adopting daemon's machine-destroy, the worker
+        // waits for that daemon to close its connections (at most `destroyedLingerSeconds`): ending as soon as
+        // the machine was gone cut the destroy's reply off on its way.
+        var emptySince: Date?
+        while let socketPath, let socketIdentity {
             var info = stat()
             guard lstat(socketPath, &info) == 0, info.st_ino == socketIdentity else {
                 logger.warning("machine \(machineID): its daemon is gone and so is \(socketPath); stopping it",
                                metadata: ["MACHINE_ID": .string(machineID)])
                 break
             }
-            try? await Task.sleep(nanoseconds: 200_000_000)
+            if daemon.allMachines.isEmpty {
+                let since = emptySince ?? Date()
+                emptySince = since
+                if await server.openConnections() == 0 || Date().timeIntervalSince(since) > Self.destroyedLingerSeconds { break }
+            }
+            try? await Task.sleep(nanoseconds: daemon.allMachines.isEmpty ? 20_000_000 : 200_000_000)
         }
         for managed in daemon.allMachines { _ = await daemon.stopAndRelease(managed) }
         batcher.flush()

@@ -43,19 +43,27 @@ struct WorkerLimits {
 /// `<its cgroup>/machine-<id>` with the machine's `memory_limit` as `memory.max` and its `cpu_weight` as
 /// `cpu.weight`, so a runaway guest is throttled or killed alone (the kernel's OOM killer acts within the cgroup).
 ///
-/// Without a delegated cgroup (not under systemd, no `Delegate=yes`, cgroup v1) there is none, and a machine that
+/// On a host whose memory controller is still on cgroup v1 (older distributions, hybrid hierarchies), a writable
+/// directory of that hierarchy serves the same way for `memory_limit` (`memory.limit_in_bytes`, and
+/// `memory.memsw.limit_in_bytes` where swap is accounted); `cpu_weight` needs cgroup v2 and is refused there.
+///
+/// Without a delegated cgroup (not under systemd, no `Delegate=yes`) there is none, and a machine that
 /// asks for `memory_limit` or `cpu_weight` is refused with a message saying so.
 final class WorkerCgroups: @unchecked Sendable {
     let root: String
     let controllers: Set<String>
+    /// A directory of the cgroup v1 memory hierarchy rather than a cgroup v2 one.
+    let version1: Bool
 
-    private init(root: String, controllers: Set<String>) {
+    private init(root: String, controllers: Set<String>, version1: Bool = false) {
         self.root = root
         self.controllers = controllers
+        self.version1 = version1
     }
 
     /// The delegated cgroup, set up for workers; nil (and why, in the log) when there is none.
-    /// `EMUD_CGROUP_ROOT` names another cgroup v2 directory (tests, a daemon under another supervisor).
+    /// `EMUD_CGROUP_ROOT` names another cgroup directory, v2 or of the v1 memory hierarchy (tests, a daemon under
+    /// another supervisor).
     static func setUp(logger: Logger) -> WorkerCgroups? {
         let environment = ProcessInfo.processInfo.environment
         let root: String
@@ -63,12 +71,24 @@ final class WorkerCgroups: @unchecked Sendable {
             root = override
         } else {
             guard environment["INVOCATION_ID"] != nil else { return nil }  // not a systemd service
-            guard let text = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8),
-                  let line = text.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) else {
-                logger.info("no cgroup v2 hierarchy: machines get no memory_limit or cpu_weight")
+            let lines = ((try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? "").split(separator: "\n")
+            if access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0, let line = lines.first(where: { $0.hasPrefix("0::") }) {
+                root = "/sys/fs/cgroup" + line.dropFirst(3)
+            } else if let line = lines.first(where: { $0.split(separator: ":").dropFirst().first == "memory" }) {
+                root = "/sys/fs/cgroup/memory" + line.split(separator: ":", maxSplits: 2).dropFirst(2).joined()
+            } else {
+                logger.info("no cgroup hierarchy with the memory controller: machines get no memory_limit or cpu_weight")
                 return nil
             }
-            root = "/sys/fs/cgroup" + line.dropFirst(3)
+        }
+        if access(root + "/cgroup.controllers", F_OK) != 0 && access(root + "/memory.limit_in_bytes", F_OK) == 0 {
+            // cgroup v1: processes may live in any cgroup, so the daemon stays where it is.
+            guard access(root + "/cgroup.procs", W_OK) == 0, access(root, W_OK) == 0 else {
+                logger.info("cgroup \(root) is not delegated to emud (set Delegate=yes in its unit): machines get no memory_limit or cpu_weight")
+                return nil
+            }
+            logger.info("workers get cgroups under \(root) (cgroup v1 memory hierarchy: memory_limit only)")
+            return WorkerCgroups(root: root, controllers: ["memory"], version1: true)
         }
         guard access(root + "/cgroup.procs", W_OK) == 0, access(root + "/cgroup.subtree_control", W_OK) == 0 else {
             logger.info("cgroup \(root) is not delegated to emud (set Delegate=yes in its unit): machines get no memory_limit or cpu_weight")
@@ -96,12 +116,21 @@ final class WorkerCgroups: @unchecked Sendable {
         guard mkdir(group, 0o755) == 0 || errno == EEXIST else {
             throw DaemonError.generic("cannot create cgroup \(group): \(String(cString: strerror(errno)))")
         }
-        if let memoryMax {
+        if let memoryMax, version1 {
+            guard Self.write(String(memoryMax), to: group + "/memory.limit_in_bytes") else {
+                throw DaemonError.generic("cannot set memory.limit_in_bytes of \(group): \(String(cString: strerror(errno)))")
+            }
+            // Where swap is accounted, memory and swap together stop at the same limit.
+            _ = Self.write(String(memoryMax), to: group + "/memory.memsw.limit_in_bytes")
+        } else if let memoryMax {
             guard controllers.contains("memory"), Self.write(String(memoryMax), to: group + "/memory.max") else {
                 throw DaemonError.generic("cannot set memory.max of \(group); is the memory controller delegated?")
             }
             // Swapping would only slow the runaway guest down; it should be stopped at its limit.
             _ = Self.write("0", to: group + "/memory.swap.max")
+        }
+        if cpuWeight != nil && version1 {
+            throw DaemonError.generic("cpu_weight needs cgroup v2's cpu controller; \(root) is in the cgroup v1 memory hierarchy")
         }
         if let cpuWeight {
             guard controllers.contains("cpu"), Self.write(String(cpuWeight), to: group + "/cpu.weight") else {
@@ -119,6 +148,15 @@ final class WorkerCgroups: @unchecked Sendable {
     }
 
     func path(_ id: String) -> String { root + "/machine-" + id }
+
+    /// How many times the kernel's OOM killer struck in a machine's cgroup: `oom_kill` of `memory.events` (v2) or
+    /// of `memory.oom_control` (v1).
+    func outOfMemoryKills(_ id: String) -> Int {
+        let file = path(id) + (version1 ? "/memory.oom_control" : "/memory.events")
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("oom_kill ") }) else { return 0 }
+        return Int(line.dropFirst("oom_kill ".count)) ?? 0
+    }
 
     @discardableResult
     private static func write(_ text: String, to path: String) -> Bool {
