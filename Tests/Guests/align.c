@@ -77,6 +77,21 @@ int main(void)
     SYSREG_WRITE(sctlr_el1, sctlr);
     __asm__ volatile("isb");
     TRY("ldr x +5, A=0 again", "ldr %1, [%3]", 5);
+
+    /* SCTLR_EL1.SA set: a load and a store with an SP 8 bytes off 16-byte alignment as their base. The
+     * architecture makes these SP alignment faults (EC 0x26); QEMU 7.2 does not check SP alignment, and neither
+     * does emud (the reference's behaviour, which this line records). */
+    {
+        SYSREG_WRITE(sctlr_el1, sctlr | 8);
+        __asm__ volatile("isb");
+        unsigned before = faults;
+        uint64_t loaded = 0, stored = 0x5a5a5a5a5a5a5a5aULL;
+        __asm__ volatile("mov x9, sp\n\tsub sp, sp, #8\n\tstr %1, [sp]\n\tldr %0, [sp]\n\tmov sp, x9"
+                         : "=&r"(loaded) : "r"(stored) : "x9", "memory");
+        SYSREG_WRITE(sctlr_el1, sctlr);
+        __asm__ volatile("isb");
+        printf("SA=1, misaligned SP: %u faults, loaded %016lx\n", faults - before, loaded);
+    }
     printf("faults=%u\n", faults);
     return 0;
 }
