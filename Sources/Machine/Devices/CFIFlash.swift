@@ -113,7 +113,7 @@ public final class CFIFlashBank: ExecutableMemoryDevice {
     public func read(offset: UInt64, size: Int, cpu: Int) -> UInt64? {
         lock.lock()
         defer { lock.unlock() }
-        guard offset < Self.size, UInt64(size) <= Self.size - offset else { return nil }
+        guard offset < Self.size, size > 0, UInt64(size) <= Self.size - offset else { return nil }
         // Query and identifier indexes count 32-bit bank words.
         let index = Int(offset >> 2)
         switch mode {
@@ -134,14 +134,14 @@ public final class CFIFlashBank: ExecutableMemoryDevice {
 
     public func write(offset: UInt64, size: Int, value: UInt64, cpu: Int) -> Bool {
         lock.lock()
-        guard offset < Self.size, UInt64(size) <= Self.size - offset else { lock.unlock(); return false }
+        guard offset < Self.size, size > 0, UInt64(size) <= Self.size - offset else { lock.unlock(); return false }
         let command = UInt8(truncatingIfNeeded: value)
         var changed = false  // translated code came from what this write changed
         switch mode {
         case .programSetup:
             if let p = array() {
                 for k in 0..<size { p.storeBytes(of: UInt8(truncatingIfNeeded: value >> UInt64(8 * k)), toByteOffset: Int(offset) + k, as: UInt8.self) }
-                changed = codeBlocks[Int(offset / Self.blockSize)] || codeBlocks[Int((offset + UInt64(size) - 1) / Self.blockSize)]
+                changed = codeBlocks[Int(offset / Self.blockSize)] || codeBlocks[Int((offset &+ UInt64(size) &- 1) / Self.blockSize)]
             } else {
                 status |= 0x10
             }
@@ -170,7 +170,7 @@ public final class CFIFlashBank: ExecutableMemoryDevice {
             default: break  // unknown commands are ignored, as by the real part
             }
         }
-        if changed { codeBlocks = codeBlocks.map { _ in false } }
+        if changed { for block in codeBlocks.indices { codeBlocks[block] = false } }
         lock.unlock()
         if changed { contentChanged?() }
         return true

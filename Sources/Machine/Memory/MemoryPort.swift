@@ -237,7 +237,7 @@ public final class MemoryPort {
         let flat = va &- ramBase
         if flat < flatLimit { return loadFlat(va, flat, size, record) }
         if !record {
-            let e = tlb + (tlbSet &+ Int(truncatingIfNeeded: (va >> 12) & UInt64(Self.tlbEntriesPerSet - 1)))
+            let e = tlbEntry(va)
             if e.pointee.readTag == tlbCompareValue(va, size) {
                 return loadRAM(ram + Int(truncatingIfNeeded: e.pointee.ramOffset | (va & Self.pageMask)), size)
             }
@@ -257,10 +257,8 @@ public final class MemoryPort {
     /// A load with the MMU on (or watchpoints set): the TLB, then the slow path. Kept out of line so that the
     /// interpreter inlines only the flat path at each load.
     @inline(never) func loadTranslated(_ va: UInt64, _ size: UInt8, _ record: Bool) -> UInt64? {
-        let length = UInt64(1) << UInt64(size)
-        let e = tlb + (tlbSet &+ Int(truncatingIfNeeded: (va >> 12) & UInt64(Self.tlbEntriesPerSet - 1)))
-        if e.pointee.readTag == va & ~Self.pageMask && (va & Self.pageMask) &+ length <= 0x1000
-            && va & alignmentMask & (length &- 1) == 0 {
+        let e = tlbEntry(va)
+        if e.pointee.readTag == tlbCompareValue(va, size) {
             let offset = e.pointee.ramOffset | (va & Self.pageMask)
             let value = loadRAM(ram + Int(truncatingIfNeeded: offset), size)
             if record { recordAccess(va, ramBase &+ offset, value, size, store: false, device: nil) }
@@ -361,20 +359,29 @@ public final class MemoryPort {
 
     /// A store with the MMU on (or watchpoints set): the TLB, then the slow path (out of line, as for loads).
     @inline(never) func storeTranslated(_ va: UInt64, _ size: UInt8, _ value: UInt64, _ record: Bool) -> Bool {
-        let length = UInt64(1) << UInt64(size)
-        let e = tlb + (tlbSet &+ Int(truncatingIfNeeded: (va >> 12) & UInt64(Self.tlbEntriesPerSet - 1)))
-        if e.pointee.writeTag == va & ~Self.pageMask && (va & Self.pageMask) &+ length <= 0x1000
-            && va & alignmentMask & (length &- 1) == 0 {
-            let offset = e.pointee.ramOffset | (va & Self.pageMask)
-            storeRAM(ram + Int(truncatingIfNeeded: offset), size, value)
-            if record { recordRAMStore(va, ramBase &+ offset, value, size) }
-            if memory.watchBits(page: offset >> GuestMemory.pageShift) != 0
-                || memory.watchBits(page: (offset &+ length &- 1) >> GuestMemory.pageShift) != 0 {
-                watchedPageWritten(ramBase &+ offset, length)
-            }
-            return true
+        let e = tlbEntry(va)
+        if e.pointee.writeTag == tlbCompareValue(va, size) {
+            return storeHit(va, e.pointee.ramOffset | (va & Self.pageMask), size, value, record)
         }
         return storeSlow(va, size, value)
+    }
+
+    /// A store through a TLB hit: `offset` is the RAM offset the entry gives. Ends the block if it wrote
+    /// translated code (through `watchedPageWritten`).
+    @inline(__always) func storeHit(_ va: UInt64, _ offset: UInt64, _ size: UInt8, _ value: UInt64, _ record: Bool) -> Bool {
+        let length = UInt64(1) << UInt64(size)
+        storeRAM(ram + Int(truncatingIfNeeded: offset), size, value)
+        if record { recordRAMStore(va, ramBase &+ offset, value, size) }
+        if memory.watchBits(page: offset >> GuestMemory.pageShift) != 0
+            || memory.watchBits(page: (offset &+ length &- 1) >> GuestMemory.pageShift) != 0 {
+            watchedPageWritten(ramBase &+ offset, length)
+        }
+        return true
+    }
+
+    /// The entry of the current TLB set that `va`'s page maps to.
+    @inline(__always) func tlbEntry(_ va: UInt64) -> UnsafeMutablePointer<TLBEntry> {
+        tlb + (tlbSet &+ Int(truncatingIfNeeded: (va >> 12) & UInt64(Self.tlbEntriesPerSet - 1)))
     }
 
     func storeSlow(_ va: UInt64, _ size: UInt8, _ value: UInt64) -> Bool {
@@ -414,7 +421,7 @@ public final class MemoryPort {
     /// The host address of the instruction at `va` and its physical address, or nil after recording the fault
     /// for an instruction abort. The rest of the 4 KiB page follows it in host memory.
     func fetch(_ va: UInt64) -> (pointer: UnsafeMutableRawPointer, physical: UInt64)? {
-        let e = tlb + (tlbSet &+ Int(truncatingIfNeeded: (va >> 12) & UInt64(Self.tlbEntriesPerSet - 1)))
+        let e = tlbEntry(va)
         if e.pointee.fetchTag == va & ~Self.pageMask {
             let offset = e.pointee.ramOffset | (va & Self.pageMask)
             return (ram + Int(truncatingIfNeeded: offset), ramBase &+ offset)
@@ -684,16 +691,9 @@ struct VirtualRAM: GuestRAM {
     let flat = va &- port.ramBase
     if flat < port.flatLimit { return port.storeFlat(va, flat, size, value, record) }
     if !record {
-        let e = port.tlb + (port.tlbSet &+ Int(truncatingIfNeeded: (va >> 12) & UInt64(MemoryPort.tlbEntriesPerSet - 1)))
+        let e = port.tlbEntry(va)
         if e.pointee.writeTag == port.tlbCompareValue(va, size) {
-            let offset = e.pointee.ramOffset | (va & MemoryPort.pageMask)
-            port.storeRAM(port.ram + Int(truncatingIfNeeded: offset), size, value)
-            let length = UInt64(1) << UInt64(size)
-            if port.memory.watchBits(page: offset >> GuestMemory.pageShift) != 0
-                || port.memory.watchBits(page: (offset &+ length &- 1) >> GuestMemory.pageShift) != 0 {
-                port.watchedPageWritten(port.ramBase &+ offset, length)
-            }
-            return true
+            return port.storeHit(va, e.pointee.ramOffset | (va & MemoryPort.pageMask), size, value, false)
         }
     }
     return port.storeTranslated(va, size, value, record)

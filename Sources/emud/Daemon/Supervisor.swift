@@ -209,20 +209,22 @@ final class Supervisor: @unchecked Sendable {
         }
         let process = spawned.0
         let id = spec.id
+        /// Ends a worker that has not been spoken to yet.
+        func abandon() async {
+            [spawned.commands, spawned.queries].forEach { close($0) }
+            process.kill()
+            _ = await process.reap(grace: 0)
+        }
         if let activatedGDB {
             let sent = emud_send_descriptor(spawned.commands, activatedGDB)
             if sent != 0 {
-                [spawned.commands, spawned.queries].forEach { close($0) }
-                process.kill()
-                _ = await process.reap(grace: 0)
+                await abandon()
                 throw ControlError.generic("machine '\(id)': cannot hand its gdb socket to the worker: \(String(cString: strerror(-sent)))")
             }
         }
         if let cgroups {
             do { try cgroups.place(pid: process.pid, machine: id, memoryMax: spec.memoryLimit, cpuWeight: spec.cpuWeight) } catch {
-                [spawned.commands, spawned.queries].forEach { close($0) }
-                process.kill()
-                _ = await process.reap(grace: 0)
+                await abandon()
                 cgroups.remove(machine: id)
                 throw ControlError.generic("machine '\(id)': \(error)")
             }
