@@ -34,9 +34,10 @@ let package = Package(
         .target(name: "CEmudPlugin", path: "Sources/CEmudPlugin"),
         .target(name: "CAtomic128", path: "Sources/CAtomic128"),
         .target(name: "CSandbox", path: "Sources/CSandbox"),
+        .target(name: "CCodeMemory", path: "Sources/CCodeMemory"),
         .target(
             name: "Machine",
-            dependencies: ["CAtomic128", "CLibFDT", "CZlib", .product(name: "Atomics", package: "swift-atomics")],
+            dependencies: ["CAtomic128", "CCodeMemory", "CLibFDT", "CZlib", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: hotPathFlags),
         .target(
             name: "Plugins",

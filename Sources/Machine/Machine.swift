@@ -13,6 +13,8 @@ public struct MachineConfiguration: Sendable {
     public var drives: [DriveConfiguration] = []
     /// A virtio-rng device after the drives (QEMU's `-device virtio-rng-device`; `virt` has none by default).
     public var virtioRNG = false
+    /// How guest code runs: interpreted, or compiled to host code (`--engine`).
+    public var engine: ExecutionEngine = .interpreter
     public static let maxCPUs = 8
 
     public init(cpus: Int = 1, ramSize: UInt64 = 128 << 20) {
@@ -27,12 +29,15 @@ public enum MachineError: Error, CustomStringConvertible {
     /// The host refused to map the guest's RAM.
     case outOfMemory(UInt64)
     case invalidClockShift(Int)
+    /// `--engine jit` on a host where the translator cannot run.
+    case jitUnavailable
 
     public var description: String {
         switch self {
         case .outOfMemory(let n): return "the host could not provide \(n >> 20) MiB of guest RAM; give the machine less memory or free some on the host"
         case .invalidCPUCount(let n): return "--cpus \(n) is out of range: emud runs 1 to \(MachineConfiguration.maxCPUs) vCPUs per machine"
         case .invalidMemorySize(let n): return "memory size \(n) bytes is out of range: use 1M to 3G (RAM lives at 0x40000000 on the virt board)"
+        case .jitUnavailable: return "--engine jit is not available on this host (it needs x86-64 and executable memory from memfd_create); use --engine interp"
         case .invalidClockShift(let n): return "--icount \(n) is out of range: use \(GuestClock.shifts.lowerBound) to \(GuestClock.shifts.upperBound) (2^N ns of virtual time per instruction)"
         }
     }
@@ -136,6 +141,9 @@ public final class Machine: PowerController, @unchecked Sendable {
         var cpus: [VCPU] = []
         for i in 0..<configuration.cpus { cpus.append(VCPU(index: i, memory: board.memory, clock: configuration.clock)) }
         for cpu in cpus { cpu.hostFences = configuration.cpus > 1 }
+        if configuration.engine == .jit {
+            for cpu in cpus where !cpu.enableJIT() { throw MachineError.jitUnavailable }
+        }
         vcpus = cpus
         poweredOn = Array(repeating: false, count: cpus.count)
         parked = Array(repeating: true, count: cpus.count)
@@ -425,6 +433,24 @@ public final class Machine: PowerController, @unchecked Sendable {
     // MARK: statistics
 
     public var instructionsExecuted: UInt64 { vcpus.reduce(0) { $0 &+ $1.instructionsExecuted } }
+
+    /// The translator's figures summed over the vCPUs; nil when the machine interprets.
+    public var jitStatistics: JITStatistics? {
+        var total: JITStatistics? = nil
+        for cpu in vcpus {
+            guard let s = cpu.jitStatistics else { continue }
+            var t = total ?? JITStatistics()
+            t.blocksCompiled &+= s.blocksCompiled
+            t.blocksInterpreted &+= s.blocksInterpreted
+            t.operationsCompiled &+= s.operationsCompiled
+            t.operationsDelegated &+= s.operationsDelegated
+            t.codeBytesUsed &+= s.codeBytesUsed
+            t.codeBytesCapacity &+= s.codeBytesCapacity
+            t.bufferResets &+= s.bufferResets
+            total = t
+        }
+        return total
+    }
 
     public var translationStatistics: TranslationStatistics {
         var total = TranslationStatistics()

@@ -198,6 +198,10 @@ struct Run: ParsableCommand {
             for (group, count) in machine.undefinedInstructions.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
                 line += " undefined.\(group.name)=\(count)"
             }
+            if let j = machine.jitStatistics {
+                line += " jit.blocks=\(j.blocksCompiled) jit.interpreted=\(j.blocksInterpreted) jit.ops=\(j.operationsCompiled)"
+                    + " jit.delegated=\(j.operationsDelegated) jit.bytes=\(j.codeBytesUsed)"
+            }
             standardError(line)
         }
         switch final {

@@ -122,6 +122,8 @@ public final class VCPU {
     var timerPollCountdown = 0
     /// The generic timer and the clock it reads (see GenericTimer.swift).
     var timer: GenericTimer
+    /// The translator, when the machine runs with `--engine jit` (JIT/JITExecute.swift); nil: interpreted.
+    var jit: JITState?
 
     /// Broadcasts an inner-shareable TLB invalidation to every vCPU of the machine (set by `Machine`).
     var invalidateAllTLBs: (() -> Void)?
@@ -218,6 +220,7 @@ public final class VCPU {
     public func flushTranslations() {
         port.flushTLB()
         for page in cache.flush() { memory.clearCode(page: page, cpu: index) }
+        jit?.reset()
         instrumentation?.translationsFlushed(cpu: index)
     }
 
@@ -310,7 +313,8 @@ public final class VCPU {
                 if skipWatchpointAt != pc { skipWatchpointAt = nil } else { irqCheckNeeded = true } // run just this block
             }
             switch block.pointee.mode {
-            case 0: execute(block, WithoutHooks.self)
+            case 0:
+                if let jit, !singleStep { executeCompiled(block, jit) } else { execute(block, WithoutHooks.self) }
             case 1: execute(block, FoldedInline.self)
             case 2: execute(block, WithHooks.self)
             default: execute(block, WithMemoryHooks.self)
@@ -380,7 +384,7 @@ public final class VCPU {
 
     /// Translates a block at `pc`; returns its index, or -1 after raising an instruction abort.
     func translate(key: UInt64, pc: UInt64, limit: Int) -> Int32 {
-        if !cache.hasRoom { flushTranslations() }
+        if !cache.hasRoom || jit?.needsFlush == true { flushTranslations() }
         let fpEnabled = modeBits & 1 != 0
         guard let (start, physical) = port.fetch(pc) else {
             // Nothing executable at pc: an instruction abort (translation, permission or external abort).

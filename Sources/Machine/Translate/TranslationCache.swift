@@ -28,6 +28,8 @@ public struct TranslationBlock {
     var chainIndex0: Int32 = -1
     var chainKey1: UInt64 = ~0
     var chainIndex1: Int32 = -1
+    /// The translator's entry for this block in the vCPU's code buffer: -1 not compiled yet, -2 interpreted.
+    var native: Int32 = -1
 }
 
 /// Statistics a machine reports (`info tb`, query-machines).

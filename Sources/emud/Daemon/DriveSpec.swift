@@ -93,10 +93,11 @@ struct DriveSpec: Equatable {
 }
 
 extension MachineSpec {
-    /// The spec's disks and devices, for the machine's configuration.
+    /// The spec's disks, devices and execution engine, for the machine's configuration.
     func applyDevices(to configuration: inout MachineConfiguration) {
         configuration.drives = drives.map(\.configuration)
         configuration.virtioRNG = devices.contains("virtio-rng")
+        configuration.engine = engine
     }
 
     /// The worker's arguments that let its sandbox open the drives: read-only ones for reading only.

@@ -32,6 +32,8 @@ struct MachineSpec: Equatable {
     var dtb: String?
     /// Firmware for the first flash bank (QEMU's -bios); then `image` names it.
     var bios: String?
+    /// How guest code runs: "interp" (the interpreter) or "jit" (compiled to host code).
+    var engine: ExecutionEngine = .interpreter
 
     enum CrashPolicy: String, CaseIterable {
         /// The machine stays listed as crashed, with the reason, until machine-destroy.
@@ -44,7 +46,7 @@ struct MachineSpec: Equatable {
 
     /// The keys a machine description may have (machine-create's parameters, a configuration entry's keys).
     static let keys = ["id", "board", "image", "cpus", "memory", "gdb", "paused", "console", "plugins", "on_crash",
-                      "memory_limit", "cpu_weight", "drives", "devices", "kernel", "initrd", "append", "dtb", "bios"]
+                      "memory_limit", "cpu_weight", "drives", "devices", "kernel", "initrd", "append", "dtb", "bios", "engine"]
     static let memoryRange = (1 << 20)...(3 << 30)
 
     init(id: String, image: String) {
@@ -133,6 +135,12 @@ struct MachineSpec: Equatable {
             let arguments = try field("args") { () throws(ControlError) in try PluginSpec.arguments(plugin["args"], context: context) }
             plugins.append(PluginSpec(path: path, arguments: arguments))
         }
+        if let text = try field("engine", { () throws(ControlError) in try args.optionalString("engine") }) {
+            guard let chosen = ExecutionEngine(rawValue: text) else {
+                throw Problem(key: "engine", description: "\(context): engine must be one of \(ExecutionEngine.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text)'")
+            }
+            engine = chosen
+        }
         let driveEntries = try field("drives") { () throws(ControlError) in try args.optionalArray("drives") } ?? []
         for i in driveEntries.indices {
             drives.append(try DriveSpec(decoding: driveEntries[i], context: "\(context): drives[\(i)]"))
@@ -162,6 +170,7 @@ struct MachineSpec: Equatable {
         }
         if !drives.isEmpty { object["drives"] = .array(drives.map(\.json)) }
         if !devices.isEmpty { object["devices"] = .array(devices.map { .string($0) }) }
+        if engine != .interpreter { object["engine"] = .string(engine.rawValue) }
         return object
     }
 

@@ -1,0 +1,14 @@
+// emud: memory for translated code. GPL-2.0-or-later.
+#ifndef EMUD_CODE_MEMORY_H
+#define EMUD_CODE_MEMORY_H
+#include <stddef.h>
+
+/// Maps `size` bytes of one anonymous memory file twice: read-write at *writable and read-execute at
+/// *executable, so translated code is never writable and executable through the same mapping.
+/// Returns 0, or -errno (and maps nothing).
+int emud_code_memory_map(size_t size, void **writable, void **executable);
+
+/// Unmaps both views.
+void emud_code_memory_unmap(size_t size, void *writable, void *executable);
+
+#endif

@@ -1,0 +1,480 @@
+/// Compiles one translated block's operations to x86-64.
+///
+/// The generated function keeps no guest state in host registers between operations: every operation reads its
+/// sources from the register file and writes its result back (rbx holds the file's address, r12 the context's).
+/// That makes every operation boundary a precise state, so an operation the compiler does not know simply
+/// becomes a call to the interpreter's implementation of it (`jitStepHelper`), and a memory access whose fast path
+/// misses calls the same helper for the whole operation, which then faults, logs, or writes code exactly as the
+/// interpreter does.
+///
+/// Compiled natively: moves and immediates, add/sub (register, shifted, immediate, with flags), logical
+/// operations, shifts by immediate, bitfield extracts, conditional selects, multiply-add, every branch, and the
+/// plain loads and stores (LDR/STR of 1-8 bytes with immediate or register offset, LDP/STP of 4 and 8 bytes) with
+/// the memory port's flat path and TLB hit inline. Everything else is delegated.
+struct BlockCompiler {
+    typealias R = X86Assembler.Register
+    var asm = X86Assembler()
+    /// Operations compiled and delegated, over the compiler's life (`monitor info jit`).
+    var compiledOps: UInt64 = 0
+    var delegatedOps: UInt64 = 0
+
+    static let tlbEntryShift: UInt8 = 5
+    static let tlbTagOffset = (read: Int32(0), write: Int32(8))
+    static let tlbRAMOffset: Int32 = 24
+    /// Whether `TLBEntry` has the layout the generated code assumes; if not the JIT stays off.
+    static var layoutMatches: Bool {
+        MemoryLayout<TLBEntry>.stride == 1 << Int(tlbEntryShift)
+            && MemoryLayout<TLBEntry>.offset(of: \TLBEntry.readTag) == Int(tlbTagOffset.read)
+            && MemoryLayout<TLBEntry>.offset(of: \TLBEntry.writeTag) == Int(tlbTagOffset.write)
+            && MemoryLayout<TLBEntry>.offset(of: \TLBEntry.ramOffset) == Int(tlbRAMOffset)
+            && MemoryPort.tlbEntriesPerSet == 2048 && GuestMemory.pageShift == 8
+    }
+
+    /// The machine code for `count` operations of a block at `pc`, or nil if it could not be made.
+    mutating func compile(_ ops: UnsafePointer<Op>, count: Int, pc: UInt64) -> [UInt8]? {
+        asm.reset()
+        let leftEarly = asm.newLabel()
+        var slowPaths: [(X86Assembler.Label, X86Assembler.Label, Int)] = []  // (slow entry, resume, op index)
+        asm.push(.rbx); asm.push(.r12); asm.push(.r13)
+        asm.mov(.r12, .rdi)
+        asm.load(.rbx, .r12, JITSlot.offset(JITSlot.x))
+        var endsWithBranch = false
+        for i in 0..<count {
+            let op = ops[i]
+            let resume = asm.newLabel()
+            let slow = asm.newLabel()
+            switch emit(op, slow: slow) {
+            case .compiled:
+                compiledOps &+= 1
+            case .compiledWithSlowPath:
+                compiledOps &+= 1
+                slowPaths.append((slow, resume, i))
+            case .branch:
+                compiledOps &+= 1
+                endsWithBranch = true
+            case .delegate:
+                delegatedOps &+= 1
+                emitStep(i, leftEarly)
+            }
+            asm.bind(resume)
+        }
+        if !endsWithBranch {
+            asm.mov(.rax, immediate: pc &+ UInt64(count) &* 4)
+            asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rax)
+        }
+        asm.alu(.xor, .rax, .rax, wide: false)
+        let epilogue = asm.newLabel()
+        asm.bind(epilogue)
+        asm.pop(.r13); asm.pop(.r12); asm.pop(.rbx)
+        asm.ret()
+        asm.bind(leftEarly)
+        asm.mov(.rax, immediate: 1)
+        asm.jump(epilogue)
+        for (slow, resume, i) in slowPaths {
+            asm.bind(slow)
+            emitStep(i, leftEarly)
+            asm.jump(resume)
+        }
+        guard asm.resolveLabels() else { return nil }
+        return asm.bytes
+    }
+
+    enum Emitted { case compiled, compiledWithSlowPath, branch, delegate }
+
+    private mutating func emitStep(_ i: Int, _ leftEarly: X86Assembler.Label) {
+        asm.mov(.rdi, .r12)
+        asm.mov(.rsi, immediate: UInt64(i))
+        asm.call(.r12, JITSlot.offset(JITSlot.step))
+        asm.test(.rax, .rax, wide: false)
+        asm.jump(.notEqual, leftEarly)
+    }
+
+    // MARK: register file and context
+
+    private mutating func loadX(_ r: R, _ slot: UInt8, wide: Bool = true) {
+        asm.load(r, .rbx, Int32(slot) &* 8, wide: wide)
+    }
+    private mutating func storeX(_ slot: UInt8, _ r: R) {
+        asm.store(.rbx, Int32(slot) &* 8, r)
+    }
+    private mutating func loadContext(_ r: R, _ slot: Int32) {
+        asm.load(r, .r12, JITSlot.offset(slot))
+    }
+
+    // MARK: flags
+
+    /// NZCV from the host flags of an add (carry = CF) or a subtract (carry = no borrow), into the context.
+    private mutating func storeArithmeticFlags(subtract: Bool) {
+        asm.set(.sign, .r8)
+        asm.set(.equal, .r9)
+        asm.set(subtract ? .aboveOrEqual : .below, .r10)
+        asm.set(.overflow, .r11)
+        composeFlags(withCarryAndOverflow: true)
+    }
+
+    /// NZCV of a logical result (C = V = 0) from the host flags of a TEST of it.
+    private mutating func storeLogicalFlags() {
+        asm.set(.sign, .r8)
+        asm.set(.equal, .r9)
+        composeFlags(withCarryAndOverflow: false)
+    }
+
+    private mutating func composeFlags(withCarryAndOverflow: Bool) {
+        asm.shift(.shl, .r8, by: 31, wide: false)
+        asm.shift(.shl, .r9, by: 30, wide: false)
+        asm.alu(.or, .r8, .r9, wide: false)
+        if withCarryAndOverflow {
+            asm.shift(.shl, .r10, by: 29, wide: false)
+            asm.alu(.or, .r8, .r10, wide: false)
+            asm.shift(.shl, .r11, by: 28, wide: false)
+            asm.alu(.or, .r8, .r11, wide: false)
+        }
+        asm.store(.r12, JITSlot.offset(JITSlot.nzcv), .r8)
+    }
+
+    /// CF = whether A64 condition `cond` holds for the NZCV in the context. Clobbers r8, r9.
+    private mutating func testCondition(_ cond: UInt8) {
+        var mask: UInt32 = 0
+        for flags in 0..<16 where conditionHolds(cond, UInt32(flags) << 28) { mask |= 1 << UInt32(flags) }
+        asm.load(.r8, .r12, JITSlot.offset(JITSlot.nzcv), wide: false)
+        asm.shift(.shr, .r8, by: 28, wide: false)
+        asm.mov(.r9, immediate: UInt64(mask))
+        asm.bitTest32(.r9, index: .r8)
+    }
+
+    // MARK: operands
+
+    /// rcx = x[m] shifted as A64 shifted-register operands are (type 0 LSL, 1 LSR, 2 ASR, 3 ROR).
+    private mutating func shiftedOperand(_ m: UInt8, type: UInt8, amount: UInt8, wide: Bool) {
+        loadX(.rcx, m, wide: wide)
+        guard amount != 0 else { return }
+        let kinds: [X86Assembler.Shift] = [.shl, .shr, .sar, .ror]
+        asm.shift(kinds[Int(type & 3)], .rcx, by: amount, wide: wide)
+    }
+
+    /// rcx = extendOperand(x[m], option, shift); false for an option not compiled.
+    private mutating func extendedOperand(_ m: UInt8, option: UInt8, shift: UInt8) -> Bool {
+        switch option {
+        case 2: loadX(.rcx, m, wide: false)
+        case 3, 7: loadX(.rcx, m)
+        case 6: asm.loadSignExtended(.rcx, .rbx, Int32(m) &* 8, size: 2)
+        default: return false
+        }
+        guard shift < 64 else { return false }
+        if shift != 0 { asm.shift(.shl, .rcx, by: shift) }
+        return true
+    }
+
+    // MARK: memory
+
+    enum Access { case read, write }
+
+    /// rdx = the host address of `length` bytes at the guest address in rsi, elements of 1 << `elementSize` bytes,
+    /// through the flat path or the TLB; jumps to `slow` when neither applies (or, for a write, when the RAM
+    /// there holds code or reservations). Clobbers rax, rcx.
+    private mutating func translate(_ access: Access, length: UInt64, elementSize: UInt8, slow: X86Assembler.Label) {
+        let tlb = asm.newLabel(), hit = asm.newLabel()
+        // Flat path: the RAM offset below flatLimit (which leaves room for 8 bytes; a 16-byte pair checks its
+        // second half too).
+        asm.mov(.rdx, .rsi)
+        asm.alu(.sub, .rdx, .r12, JITSlot.offset(JITSlot.ramBase))
+        asm.alu(.cmp, .rdx, .r12, JITSlot.offset(JITSlot.flatLimit))
+        asm.jump(.aboveOrEqual, tlb)
+        if length > 8 {
+            asm.lea(.rax, .rdx, Int32(length - 8))
+            asm.alu(.cmp, .rax, .r12, JITSlot.offset(JITSlot.flatLimit))
+            asm.jump(.aboveOrEqual, tlb)
+        }
+        asm.jump(hit)
+        // TLB: the entry of the page, and the compare value of `MemoryPort.tlbCompareValue`.
+        asm.bind(tlb)
+        asm.mov(.rax, .rsi)
+        asm.shift(.shr, .rax, by: 12)
+        asm.alu(.and, .rax, immediate: Int32(MemoryPort.tlbEntriesPerSet - 1), wide: false)
+        asm.shift(.shl, .rax, by: Self.tlbEntryShift)
+        asm.alu(.add, .rax, .r12, JITSlot.offset(JITSlot.tlbSet))
+        loadContext(.rcx, JITSlot.alignmentMask)
+        asm.alu(.and, .rcx, immediate: Int32((1 << Int32(elementSize)) - 1))
+        asm.mov(.rdx, immediate: length - 1)
+        asm.alu(.sub, .rdx, .rcx)
+        asm.alu(.add, .rdx, .rsi)
+        asm.alu(.or, .rcx, immediate: -4096)
+        asm.alu(.and, .rdx, .rcx)
+        asm.alu(.cmp, .rdx, .rax, access == .read ? Self.tlbTagOffset.read : Self.tlbTagOffset.write)
+        asm.jump(.notEqual, slow)
+        asm.mov(.rdx, .rsi)
+        asm.alu(.and, .rdx, immediate: 0xfff, wide: false)
+        asm.alu(.or, .rdx, .rax, Self.tlbRAMOffset)
+        asm.bind(hit)
+        // rdx = RAM offset
+        if access == .write {
+            for end in [UInt64(0), length - 1] {
+                asm.lea(.rax, .rdx, Int32(end))
+                asm.shift(.shr, .rax, by: UInt8(GuestMemory.pageShift))
+                asm.alu(.add, .rax, .rax)
+                asm.alu(.add, .rax, .r12, JITSlot.offset(JITSlot.pageBits))
+                asm.loadZeroExtended(.rax, .rax, 0, size: 1)
+                asm.test(.rax, .rax, wide: false)
+                asm.jump(.notEqual, slow)
+            }
+        }
+        asm.alu(.add, .rdx, .r12, JITSlot.offset(JITSlot.ram))
+    }
+
+    /// rsi = x[n] + imm.
+    private mutating func baseAddress(_ n: UInt8, _ imm: UInt64) {
+        loadX(.rsi, n)
+        if imm != 0 { asm.alu(.add, .rsi, constant: imm, scratch: .rax) }
+    }
+
+    /// rsi = the address of a single-register load or store: x[n] + imm, or x[n] + extend(x[m]) << imm.
+    private mutating func singleAddress(_ op: Op, registerOffset: Bool) -> Bool {
+        guard registerOffset else {
+            baseAddress(op.n, op.imm)
+            return true
+        }
+        guard extendedOperand(op.m, option: op.a, shift: UInt8(truncatingIfNeeded: op.imm)) else { return false }
+        loadX(.rsi, op.n)
+        asm.alu(.add, .rsi, .rcx)
+        return true
+    }
+
+    private mutating func emitLoad(_ op: Op, registerOffset: Bool, slow: X86Assembler.Label) -> Emitted {
+        let signed = op.f & OpFlags.signed != 0
+        guard op.s <= 3, !(signed && op.s == 3) else { return .delegate }
+        guard singleAddress(op, registerOffset: registerOffset) else { return .delegate }
+        translate(.read, length: 1 << UInt64(op.s), elementSize: op.s, slow: slow)
+        if signed {
+            asm.loadSignExtended(.rax, .rdx, 0, size: op.s)
+            if op.f & OpFlags.dest32 != 0 { asm.mov(.rax, .rax, wide: false) }
+        } else {
+            asm.loadZeroExtended(.rax, .rdx, 0, size: op.s)
+        }
+        storeX(op.d, .rax)
+        return .compiledWithSlowPath
+    }
+
+    private mutating func emitStore(_ op: Op, registerOffset: Bool, slow: X86Assembler.Label) -> Emitted {
+        guard op.s <= 3 else { return .delegate }
+        guard singleAddress(op, registerOffset: registerOffset) else { return .delegate }
+        translate(.write, length: 1 << UInt64(op.s), elementSize: op.s, slow: slow)
+        loadX(.rax, op.d)
+        asm.storeSized(.rdx, 0, .rax, size: op.s)
+        return .compiledWithSlowPath
+    }
+
+    /// LDP/STP of two 4- or 8-byte registers (not LDPSW), offset, pre- or post-index.
+    private mutating func emitPair(_ op: Op, store: Bool, slow: X86Assembler.Label) -> Emitted {
+        guard op.s == 2 || op.s == 3, op.f & OpFlags.signed == 0, op.a <= 2 else { return .delegate }
+        let bytes = Int32(1) << Int32(op.s)
+        baseAddress(op.n, op.a == 2 ? 0 : op.imm)
+        translate(store ? .write : .read, length: UInt64(2 * bytes), elementSize: op.s, slow: slow)
+        if store {
+            loadX(.rax, op.d)
+            loadX(.rcx, op.m)
+            asm.storeSized(.rdx, 0, .rax, size: op.s)
+            asm.storeSized(.rdx, bytes, .rcx, size: op.s)
+        } else {
+            asm.loadZeroExtended(.rax, .rdx, 0, size: op.s)
+            asm.loadZeroExtended(.rcx, .rdx, bytes, size: op.s)
+            storeX(op.d, .rax)
+            storeX(op.m, .rcx)
+        }
+        if op.a == 1 {
+            storeX(op.n, .rsi)
+        } else if op.a == 2 {
+            asm.alu(.add, .rsi, constant: op.imm, scratch: .rax)
+            storeX(op.n, .rsi)
+        }
+        return .compiledWithSlowPath
+    }
+
+    // MARK: operations
+
+    private mutating func emit(_ op: Op, slow: X86Assembler.Label) -> Emitted {
+        let sf = op.f & OpFlags.sf != 0
+        let setFlags = op.f & OpFlags.setFlags != 0
+        switch op.code {
+        case .movImm:
+            asm.mov(.rax, immediate: op.imm)
+            storeX(op.d, .rax)
+        case .movk:
+            loadX(.rax, op.d)
+            asm.alu(.and, .rax, constant: ~op.imm2, scratch: .rcx)
+            asm.alu(.or, .rax, constant: op.imm, scratch: .rcx)
+            if !sf { asm.mov(.rax, .rax, wide: false) }
+            storeX(op.d, .rax)
+        case .addImm64, .addImm32, .subImm64, .subImm32:
+            let wide = op.code == .addImm64 || op.code == .subImm64
+            loadX(.rax, op.n, wide: wide)
+            asm.alu(op.code == .addImm64 || op.code == .addImm32 ? .add : .sub, .rax, constant: op.imm, scratch: .rcx, wide: wide)
+            storeX(op.d, .rax)
+        case .addsImm, .subsImm, .subsImm64, .subsImm32:
+            let wide = op.code == .subsImm64 || ((op.code == .addsImm || op.code == .subsImm) && sf)
+            loadX(.rax, op.n, wide: wide)
+            asm.alu(op.code == .addsImm ? .add : .sub, .rax, constant: op.imm, scratch: .rcx, wide: wide)
+            storeArithmeticFlags(subtract: op.code != .addsImm)
+            storeX(op.d, .rax)
+        case .addReg64, .addReg32, .subReg64, .subReg32, .subsReg64, .subsReg32:
+            let wide = op.code == .addReg64 || op.code == .subReg64 || op.code == .subsReg64
+            loadX(.rax, op.n, wide: wide)
+            asm.alu(op.code == .addReg64 || op.code == .addReg32 ? .add : .sub, .rax, .rbx, Int32(op.m) &* 8, wide: wide)
+            if op.code == .subsReg64 || op.code == .subsReg32 { storeArithmeticFlags(subtract: true) }
+            storeX(op.d, .rax)
+        case .movReg64, .movReg32:
+            loadX(.rax, op.m, wide: op.code == .movReg64)
+            storeX(op.d, .rax)
+        case .addShifted, .subShifted:
+            guard op.a < 3 else { return .delegate }
+            shiftedOperand(op.m, type: op.a, amount: op.s, wide: sf)
+            loadX(.rax, op.n, wide: sf)
+            asm.alu(op.code == .addShifted ? .add : .sub, .rax, .rcx, wide: sf)
+            if setFlags { storeArithmeticFlags(subtract: op.code == .subShifted) }
+            storeX(op.d, .rax)
+        case .addExtended, .subExtended:
+            guard op.s <= 4, extendedOperand(op.m, option: op.a, shift: op.s) else { return .delegate }
+            loadX(.rax, op.n, wide: sf)
+            asm.alu(op.code == .addExtended ? .add : .sub, .rax, .rcx, wide: sf)
+            if setFlags { storeArithmeticFlags(subtract: op.code == .subExtended) }
+            storeX(op.d, .rax)
+        case .andShifted, .orrShifted, .eorShifted:
+            shiftedOperand(op.m, type: op.a, amount: op.s, wide: sf)
+            if op.f & OpFlags.invert != 0 { asm.not(.rcx, wide: sf) }
+            loadX(.rax, op.n, wide: sf)
+            asm.alu(op.code == .andShifted ? .and : op.code == .orrShifted ? .or : .xor, .rax, .rcx, wide: sf)
+            if setFlags {
+                asm.test(.rax, .rax, wide: sf)
+                storeLogicalFlags()
+            }
+            storeX(op.d, .rax)
+        case .andImm, .orrImm, .eorImm, .andsImm:
+            loadX(.rax, op.n, wide: sf || op.code == .andImm)
+            let kind: X86Assembler.ALU = op.code == .orrImm ? .or : op.code == .eorImm ? .xor : .and
+            asm.alu(kind, .rax, constant: op.imm, scratch: .rcx)
+            if !sf && op.code != .andImm { asm.mov(.rax, .rax, wide: false) }
+            if op.code == .andsImm {
+                asm.test(.rax, .rax, wide: sf)
+                storeLogicalFlags()
+            }
+            storeX(op.d, .rax)
+        case .lslImm64, .lsrImm64, .asrImm64:
+            guard op.s < 64 else { return .delegate }
+            loadX(.rax, op.n)
+            if op.s & 63 != 0 {
+                asm.shift(op.code == .lslImm64 ? .shl : op.code == .lsrImm64 ? .shr : .sar, .rax, by: op.s & 63)
+            }
+            storeX(op.d, .rax)
+        case .ubfm, .sbfm:
+            guard op.a < (sf ? 64 : 32), op.s < (sf ? 64 : 32) else { return .delegate }
+            // bot = ROR(src, immr) & wmask; UBFM: bot & tmask; SBFM: (replicated sign bit & ~tmask) | (bot & tmask).
+            loadX(.rax, op.n, wide: sf)
+            let width: UInt8 = sf ? 64 : 32
+            if op.s % width != 0 { asm.shift(.ror, .rax, by: op.s % width, wide: sf) }
+            asm.alu(.and, .rax, constant: op.imm & op.imm2, scratch: .rcx)
+            if op.code == .sbfm {
+                // rcx = all ones if bit a of the source is set
+                loadX(.rcx, op.n)
+                asm.shift(.shl, .rcx, by: 63 - op.a)
+                asm.shift(.sar, .rcx, by: 63)
+                let keep = ~op.imm2 & (sf ? ~0 : 0xffff_ffff)
+                asm.alu(.and, .rcx, constant: keep, scratch: .rdx)
+                asm.alu(.or, .rax, .rcx)
+            }
+            storeX(op.d, .rax)
+        case .csel, .csinc, .csinv, .csneg:
+            loadX(.rax, op.m)
+            switch op.code {
+            case .csinc: asm.lea(.rax, .rax, 1)
+            case .csinv: asm.not(.rax)
+            case .csneg: asm.neg(.rax)
+            default: break
+            }
+            loadX(.rdx, op.n)
+            testCondition(op.a)
+            asm.cmov(.below, .rax, .rdx)
+            if !sf { asm.mov(.rax, .rax, wide: false) }
+            storeX(op.d, .rax)
+        case .madd, .msub:
+            loadX(.rax, op.n)
+            asm.load(.rcx, .rbx, Int32(op.m) &* 8)
+            asm.imul(.rax, .rcx)
+            loadX(.rcx, op.a)
+            if op.code == .madd {
+                asm.alu(.add, .rax, .rcx)
+            } else {
+                asm.alu(.sub, .rcx, .rax)
+                asm.mov(.rax, .rcx)
+            }
+            if !sf { asm.mov(.rax, .rax, wide: false) }
+            storeX(op.d, .rax)
+        case .rev64:
+            loadX(.rax, op.n, wide: sf)
+            asm.bswap(.rax, wide: sf)
+            storeX(op.d, .rax)
+        // MARK: branches
+        case .b:
+            asm.mov(.rax, immediate: op.imm)
+            asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rax)
+            return .branch
+        case .bl:
+            asm.mov(.rax, immediate: op.imm2)
+            storeX(30, .rax)
+            asm.mov(.rax, immediate: op.imm)
+            asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rax)
+            return .branch
+        case .br, .ret:
+            loadX(.rax, op.n)
+            asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rax)
+            return .branch
+        case .blr:
+            loadX(.rax, op.n)
+            asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rax)
+            asm.mov(.rax, immediate: op.imm2)
+            storeX(30, .rax)
+            return .branch
+        case .cbz:
+            loadX(.rax, op.n, wide: sf)
+            asm.mov(.rdx, immediate: op.imm)
+            asm.mov(.rcx, immediate: op.imm2)
+            asm.test(.rax, .rax, wide: sf)
+            // CBZ takes imm when zero; CBNZ when not.
+            asm.cmov(op.f & OpFlags.alt != 0 ? .equal : .notEqual, .rdx, .rcx)
+            asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rdx)
+            return .branch
+        case .tbz:
+            loadX(.rax, op.n)
+            asm.mov(.rdx, immediate: op.imm)
+            asm.mov(.rcx, immediate: op.imm2)
+            asm.bitTest(.rax, bit: op.s & 63)
+            // TBZ takes imm when the bit is clear; TBNZ when set.
+            asm.cmov(op.f & OpFlags.alt != 0 ? .aboveOrEqual : .below, .rdx, .rcx)
+            asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rdx)
+            return .branch
+        case .bcond:
+            asm.mov(.rdx, immediate: op.imm)
+            asm.mov(.rcx, immediate: op.imm2)
+            testCondition(op.a)
+            asm.cmov(.aboveOrEqual, .rdx, .rcx)
+            asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rdx)
+            return .branch
+        // MARK: loads and stores
+        case .ldr64, .ldr32, .ldrb, .ldrImm:
+            return emitLoad(op, registerOffset: false, slow: slow)
+        case .ldr64Reg, .ldr32Reg, .ldrReg:
+            return emitLoad(op, registerOffset: true, slow: slow)
+        case .str64, .str32, .strImm:
+            return emitStore(op, registerOffset: false, slow: slow)
+        case .str64Reg, .str32Reg, .strReg:
+            return emitStore(op, registerOffset: true, slow: slow)
+        case .ldp:
+            return emitPair(op, store: false, slow: slow)
+        case .stp:
+            return emitPair(op, store: true, slow: slow)
+        case .nop:
+            guard op.s == 0 else { return .delegate }
+        default:
+            return .delegate
+        }
+        return .compiled
+    }
+}

@@ -1,0 +1,38 @@
+import CCodeMemory
+
+/// Host memory for translated code, never writable and executable through the same mapping: one anonymous
+/// memory file mapped twice, read-write (where the translator writes) and read-execute (where code runs).
+///
+/// Owned by one vCPU: only its thread appends, runs or resets it. `reset` is called only between blocks (the
+/// vCPU's own cache flush), so no code of this buffer is running when its memory is reused.
+final class CodeBuffer {
+    let capacity: Int
+    private let writable: UnsafeMutableRawPointer
+    let executable: UnsafeMutableRawPointer
+    private(set) var used = 0
+
+    /// nil when the host refuses the mappings (no memfd, or a policy against executable memory): the vCPU then
+    /// interprets.
+    init?(capacity: Int) {
+        var rw: UnsafeMutableRawPointer? = nil, rx: UnsafeMutableRawPointer? = nil
+        guard capacity > 0, emud_code_memory_map(capacity, &rw, &rx) == 0, let rw, let rx else { return nil }
+        self.capacity = capacity
+        writable = rw
+        executable = rx
+    }
+
+    deinit { emud_code_memory_unmap(capacity, writable, executable) }
+
+    /// Copies a finished block in; returns its offset, or nil when the buffer is full.
+    func append(_ code: [UInt8]) -> Int? {
+        let start = (used + 15) & ~15
+        guard start <= capacity, code.count <= capacity - start else { return nil }
+        code.withUnsafeBytes { bytes in
+            if let base = bytes.baseAddress { (writable + start).copyMemory(from: base, byteCount: bytes.count) }
+        }
+        used = start + code.count
+        return start
+    }
+
+    func reset() { used = 0 }
+}

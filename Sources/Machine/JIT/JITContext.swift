@@ -1,0 +1,46 @@
+/// What translated code reads and writes besides the register file: one per vCPU, at a fixed address for the
+/// vCPU's life. Slots are 8 bytes; the generated code addresses them as [r12 + 8 * slot].
+///
+/// The memory port's fast-path state (`flatLimit`, the current TLB set, the alignment mask) is mirrored here:
+/// the vCPU refreshes the mirror before each translated block and after every operation the block hands to the
+/// interpreter, which are the only places it can change while translated code runs. NZCV lives here while a
+/// block runs and is copied back to `CPUState` at the same points.
+enum JITSlot {
+    /// The register file `CPUState.x` (34 slots).
+    static let x: Int32 = 0
+    /// NZCV in bits 31...28, as `CPUState.nzcv`.
+    static let nzcv: Int32 = 1
+    /// Where the block continues when it ends normally.
+    static let nextPC: Int32 = 2
+    static let ram: Int32 = 3
+    static let ramBase: Int32 = 4
+    static let flatLimit: Int32 = 5
+    /// The first entry of the TLB set in use (`MemoryPort.tlb + tlbSet`).
+    static let tlbSet: Int32 = 6
+    static let alignmentMask: Int32 = 7
+    /// `GuestMemory.pageBits`: one 16-bit word per 256-byte granule of RAM; non-zero means a store there has
+    /// work to do (translated code, exclusive reservations) and must take the slow path.
+    static let pageBits: Int32 = 8
+    /// The vCPU, unretained (the vCPU owns this context).
+    static let vcpu: Int32 = 9
+    /// The block being run (`TranslationBlock`).
+    static let block: Int32 = 10
+    /// `jitStepHelper`: runs one operation through the interpreter.
+    static let step: Int32 = 11
+    static let count = 12
+
+    static func offset(_ slot: Int32) -> Int32 { slot &* 8 }
+}
+
+/// Runs operation `index` of the block in the context through the interpreter. Returns 0 to continue the
+/// block, 1 when the operation left it (the exit has been taken: exception, fault, code write).
+typealias JITStepFunction = @convention(c) (UnsafeMutablePointer<UInt64>, Int32) -> Int32
+
+/// A translated block's entry: takes the context, returns 0 when the block ran to its end (the next PC is in
+/// the context) or 1 when an operation left it early.
+typealias JITBlockFunction = @convention(c) (UnsafeMutablePointer<UInt64>) -> Int32
+
+let jitStepHelper: JITStepFunction = { context, index in
+    guard let raw = UnsafeMutableRawPointer(bitPattern: UInt(context[Int(JITSlot.vcpu)])) else { return 1 }
+    return Unmanaged<VCPU>.fromOpaque(raw)._withUnsafeGuaranteedRef { $0.jitStep(context, Int(index)) }
+}

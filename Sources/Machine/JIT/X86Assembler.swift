@@ -1,0 +1,375 @@
+/// A small x86-64 encoder for the instructions the translator emits, and nothing else: 64- and 32-bit moves and
+/// ALU operations between registers, with immediates and with [base + displacement] memory operands; shifts,
+/// multiplies, conditional moves and sets, bit tests, loads and stores of 1 to 8 bytes, jumps to labels, calls
+/// through a register and the prologue/epilogue pushes. Written from the Intel SDM's encoding tables.
+///
+/// Bytes go to a growable array; `CodeBuffer` copies a finished block into executable memory. Labels are
+/// positions in that array; jumps to labels not yet bound are patched when they are bound (rel32 always, so a
+/// patch never moves code).
+struct X86Assembler {
+    enum Register: UInt8 {
+        case rax = 0, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15
+        var low: UInt8 { rawValue & 7 }
+        var high: UInt8 { rawValue >> 3 }
+    }
+
+    /// x86 condition codes (the low nibble of Jcc, SETcc and CMOVcc).
+    enum Condition: UInt8 {
+        case overflow = 0, noOverflow, below, aboveOrEqual, equal, notEqual, belowOrEqual, above
+        case sign, notSign, parity, noParity, less, greaterOrEqual, lessOrEqual, greater
+        var inverted: Condition { Condition(rawValue: rawValue ^ 1) ?? self }
+    }
+
+    /// Two-operand ALU operations: the /digit of the immediate forms, and (digit << 3) | 1 is the r/m, reg opcode.
+    enum ALU: UInt8 {
+        case add = 0, or = 1, adc = 2, sbb = 3, and = 4, sub = 5, xor = 6, cmp = 7
+    }
+
+    enum Shift: UInt8 {
+        case rol = 0, ror = 1, shl = 4, shr = 5, sar = 7
+    }
+
+    struct Label { var id: Int }
+
+    private(set) var bytes: [UInt8] = []
+    private var labelPositions: [Int] = []
+    /// (position of the rel32, label id)
+    private var fixups: [(Int, Int)] = []
+
+    init() { bytes.reserveCapacity(4096) }
+
+    mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        labelPositions.removeAll(keepingCapacity: true)
+        fixups.removeAll(keepingCapacity: true)
+    }
+
+    var count: Int { bytes.count }
+
+    // MARK: labels
+
+    mutating func newLabel() -> Label {
+        labelPositions.append(-1)
+        return Label(id: labelPositions.count - 1)
+    }
+
+    mutating func bind(_ label: Label) {
+        labelPositions[label.id] = bytes.count
+    }
+
+    /// Patches every jump to a label; false if one was never bound (a translator bug: the block is not used).
+    mutating func resolveLabels() -> Bool {
+        for (at, id) in fixups {
+            let target = labelPositions[id]
+            guard target >= 0 else { return false }
+            let rel = Int32(truncatingIfNeeded: target - (at + 4))
+            withUnsafeBytes(of: rel.littleEndian) { raw in
+                for k in 0..<4 { bytes[at + k] = raw[k] }
+            }
+        }
+        fixups.removeAll(keepingCapacity: true)
+        return true
+    }
+
+    // MARK: raw emission
+
+    private mutating func byte(_ b: UInt8) { bytes.append(b) }
+
+    private mutating func imm32(_ v: Int32) {
+        let u = UInt32(bitPattern: v)
+        bytes.append(UInt8(truncatingIfNeeded: u))
+        bytes.append(UInt8(truncatingIfNeeded: u >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: u >> 16))
+        bytes.append(UInt8(truncatingIfNeeded: u >> 24))
+    }
+
+    private mutating func imm64(_ v: UInt64) {
+        for k in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(8 * k))) }
+    }
+
+    /// REX prefix: W (64-bit operand), R (extends ModRM.reg), B (extends ModRM.rm or the opcode register).
+    /// `force` emits it even when empty (to reach SIL, DIL, SPL, BPL as byte registers).
+    private mutating func rex(w: Bool, r: UInt8 = 0, b: UInt8 = 0, force: Bool = false) {
+        let value: UInt8 = 0x40 | (w ? 8 : 0) | (r << 2) | b
+        if value != 0x40 || force { byte(value) }
+    }
+
+    /// ModRM with a register operand in rm.
+    private mutating func modrmRegister(_ reg: UInt8, _ rm: Register) {
+        byte(0xc0 | ((reg & 7) << 3) | rm.low)
+    }
+
+    /// ModRM (and SIB) for [base + disp].
+    private mutating func modrmMemory(_ reg: UInt8, _ base: Register, _ disp: Int32) {
+        let needsSIB = base.low == 4  // rsp, r12
+        if disp == 0 && base.low != 5 {  // rbp, r13 have no mod 00 form
+            byte(((reg & 7) << 3) | base.low)
+            if needsSIB { byte(0x24) }
+        } else if disp >= -128 && disp <= 127 {
+            byte(0x40 | ((reg & 7) << 3) | base.low)
+            if needsSIB { byte(0x24) }
+            byte(UInt8(bitPattern: Int8(disp)))
+        } else {
+            byte(0x80 | ((reg & 7) << 3) | base.low)
+            if needsSIB { byte(0x24) }
+            imm32(disp)
+        }
+    }
+
+    // MARK: moves
+
+    /// dst = src (64-bit, or 32-bit zero-extending).
+    mutating func mov(_ dst: Register, _ src: Register, wide: Bool = true) {
+        rex(w: wide, r: src.high, b: dst.high)
+        byte(0x89)
+        modrmRegister(src.rawValue, dst)
+    }
+
+    /// dst = constant, in the shortest form that leaves the flags alone (32-bit moves zero-extend; a
+    /// sign-extended imm32; else imm64).
+    mutating func mov(_ dst: Register, immediate v: UInt64) {
+        if v <= 0xffff_ffff {
+            rex(w: false, b: dst.high)
+            byte(0xb8 | dst.low)
+            imm32(Int32(bitPattern: UInt32(truncatingIfNeeded: v)))
+        } else if Int64(bitPattern: v) >= Int64(Int32.min) && Int64(bitPattern: v) < 0 {
+            rex(w: true, b: dst.high)
+            byte(0xc7)
+            modrmRegister(0, dst)
+            imm32(Int32(truncatingIfNeeded: Int64(bitPattern: v)))
+        } else {
+            rex(w: true, b: dst.high)
+            byte(0xb8 | dst.low)
+            imm64(v)
+        }
+    }
+
+    /// dst = [base + disp], 8 bytes (or 4 zero-extended).
+    mutating func load(_ dst: Register, _ base: Register, _ disp: Int32, wide: Bool = true) {
+        rex(w: wide, r: dst.high, b: base.high)
+        byte(0x8b)
+        modrmMemory(dst.rawValue, base, disp)
+    }
+
+    /// [base + disp] = src, 8 bytes (or 4).
+    mutating func store(_ base: Register, _ disp: Int32, _ src: Register, wide: Bool = true) {
+        rex(w: wide, r: src.high, b: base.high)
+        byte(0x89)
+        modrmMemory(src.rawValue, base, disp)
+    }
+
+    /// dst = zero-extended 1 << size bytes at [base + disp] (size 0...3).
+    mutating func loadZeroExtended(_ dst: Register, _ base: Register, _ disp: Int32, size: UInt8) {
+        switch size {
+        case 0:
+            rex(w: false, r: dst.high, b: base.high)
+            byte(0x0f); byte(0xb6)
+        case 1:
+            rex(w: false, r: dst.high, b: base.high)
+            byte(0x0f); byte(0xb7)
+        case 2:
+            rex(w: false, r: dst.high, b: base.high)
+            byte(0x8b)
+        default:
+            rex(w: true, r: dst.high, b: base.high)
+            byte(0x8b)
+        }
+        modrmMemory(dst.rawValue, base, disp)
+    }
+
+    /// dst = sign-extended 1 << size bytes at [base + disp] to 64 bits (size 0...2).
+    mutating func loadSignExtended(_ dst: Register, _ base: Register, _ disp: Int32, size: UInt8) {
+        rex(w: true, r: dst.high, b: base.high)
+        switch size {
+        case 0: byte(0x0f); byte(0xbe)
+        case 1: byte(0x0f); byte(0xbf)
+        default: byte(0x63)
+        }
+        modrmMemory(dst.rawValue, base, disp)
+    }
+
+    /// [base + disp] = the low 1 << size bytes of src.
+    mutating func storeSized(_ base: Register, _ disp: Int32, _ src: Register, size: UInt8) {
+        switch size {
+        case 0:
+            rex(w: false, r: src.high, b: base.high, force: src.rawValue >= 4)
+            byte(0x88)
+        case 1:
+            byte(0x66)
+            rex(w: false, r: src.high, b: base.high)
+            byte(0x89)
+        case 2:
+            rex(w: false, r: src.high, b: base.high)
+            byte(0x89)
+        default:
+            rex(w: true, r: src.high, b: base.high)
+            byte(0x89)
+        }
+        modrmMemory(src.rawValue, base, disp)
+    }
+
+    /// dst = base + disp (no flags change).
+    mutating func lea(_ dst: Register, _ base: Register, _ disp: Int32) {
+        rex(w: true, r: dst.high, b: base.high)
+        byte(0x8d)
+        modrmMemory(dst.rawValue, base, disp)
+    }
+
+    // MARK: arithmetic
+
+    /// dst = dst op src.
+    mutating func alu(_ op: ALU, _ dst: Register, _ src: Register, wide: Bool = true) {
+        rex(w: wide, r: src.high, b: dst.high)
+        byte((op.rawValue << 3) | 1)
+        modrmRegister(src.rawValue, dst)
+    }
+
+    /// dst = dst op [base + disp].
+    mutating func alu(_ op: ALU, _ dst: Register, _ base: Register, _ disp: Int32, wide: Bool = true) {
+        rex(w: wide, r: dst.high, b: base.high)
+        byte((op.rawValue << 3) | 3)
+        modrmMemory(dst.rawValue, base, disp)
+    }
+
+    /// dst = dst op sign-extended imm32.
+    mutating func alu(_ op: ALU, _ dst: Register, immediate v: Int32, wide: Bool = true) {
+        rex(w: wide, b: dst.high)
+        if v >= -128 && v <= 127 {
+            byte(0x83)
+            modrmRegister(op.rawValue, dst)
+            byte(UInt8(bitPattern: Int8(v)))
+        } else {
+            byte(0x81)
+            modrmRegister(op.rawValue, dst)
+            imm32(v)
+        }
+    }
+
+    /// dst = dst op a 64-bit constant; a constant that does not fit a sign-extended imm32 goes through `scratch`.
+    mutating func alu(_ op: ALU, _ dst: Register, constant v: UInt64, scratch: Register, wide: Bool = true) {
+        let signed = Int64(bitPattern: v)
+        if !wide || (signed >= Int64(Int32.min) && signed <= Int64(Int32.max)) {
+            alu(op, dst, immediate: Int32(truncatingIfNeeded: signed), wide: wide)
+        } else {
+            mov(scratch, immediate: v)
+            alu(op, dst, scratch, wide: wide)
+        }
+    }
+
+    /// test a, b (flags of a & b).
+    mutating func test(_ a: Register, _ b: Register, wide: Bool = true) {
+        rex(w: wide, r: b.high, b: a.high)
+        byte(0x85)
+        modrmRegister(b.rawValue, a)
+    }
+
+    mutating func shift(_ kind: Shift, _ dst: Register, by amount: UInt8, wide: Bool = true) {
+        rex(w: wide, b: dst.high)
+        if amount == 1 {
+            byte(0xd1)
+            modrmRegister(kind.rawValue, dst)
+        } else {
+            byte(0xc1)
+            modrmRegister(kind.rawValue, dst)
+            byte(amount)
+        }
+    }
+
+    /// Shift by CL (the count is masked to 6 bits, or 5 when not wide, as the A64 variable shifts do).
+    mutating func shiftByCL(_ kind: Shift, _ dst: Register, wide: Bool = true) {
+        rex(w: wide, b: dst.high)
+        byte(0xd3)
+        modrmRegister(kind.rawValue, dst)
+    }
+
+    /// dst = dst * src (low half).
+    mutating func imul(_ dst: Register, _ src: Register, wide: Bool = true) {
+        rex(w: wide, r: dst.high, b: src.high)
+        byte(0x0f); byte(0xaf)
+        modrmRegister(dst.rawValue, src)
+    }
+
+    mutating func not(_ dst: Register, wide: Bool = true) {
+        rex(w: wide, b: dst.high)
+        byte(0xf7)
+        modrmRegister(2, dst)
+    }
+
+    mutating func neg(_ dst: Register, wide: Bool = true) {
+        rex(w: wide, b: dst.high)
+        byte(0xf7)
+        modrmRegister(3, dst)
+    }
+
+    /// CF = bit `bit` of src.
+    mutating func bitTest(_ src: Register, bit: UInt8) {
+        rex(w: true, b: src.high)
+        byte(0x0f); byte(0xba)
+        modrmRegister(4, src)
+        byte(bit)
+    }
+
+    /// CF = bit `index` (a register, taken modulo 32) of `value` (32-bit).
+    mutating func bitTest32(_ value: Register, index: Register) {
+        rex(w: false, r: index.high, b: value.high)
+        byte(0x0f); byte(0xa3)
+        modrmRegister(index.rawValue, value)
+    }
+
+    /// dst = 1 if the condition holds, else 0 (all 64 bits).
+    mutating func set(_ cc: Condition, _ dst: Register) {
+        rex(w: false, b: dst.high, force: dst.rawValue >= 4)
+        byte(0x0f); byte(0x90 | cc.rawValue)
+        modrmRegister(0, dst)
+        // movzx dst32, dst8
+        rex(w: false, r: dst.high, b: dst.high, force: dst.rawValue >= 4)
+        byte(0x0f); byte(0xb6)
+        modrmRegister(dst.rawValue, dst)
+    }
+
+    /// dst = src if the condition holds.
+    mutating func cmov(_ cc: Condition, _ dst: Register, _ src: Register, wide: Bool = true) {
+        rex(w: wide, r: dst.high, b: src.high)
+        byte(0x0f); byte(0x40 | cc.rawValue)
+        modrmRegister(dst.rawValue, src)
+    }
+
+    /// Byte swap (REV of 64 or 32 bits).
+    mutating func bswap(_ dst: Register, wide: Bool = true) {
+        rex(w: wide, b: dst.high)
+        byte(0x0f); byte(0xc8 | dst.low)
+    }
+
+    // MARK: control flow
+
+    mutating func jump(_ cc: Condition, _ label: Label) {
+        byte(0x0f); byte(0x80 | cc.rawValue)
+        fixups.append((bytes.count, label.id))
+        imm32(0)
+    }
+
+    mutating func jump(_ label: Label) {
+        byte(0xe9)
+        fixups.append((bytes.count, label.id))
+        imm32(0)
+    }
+
+    /// call [base + disp]
+    mutating func call(_ base: Register, _ disp: Int32) {
+        rex(w: false, b: base.high)
+        byte(0xff)
+        modrmMemory(2, base, disp)
+    }
+
+    mutating func push(_ r: Register) {
+        rex(w: false, b: r.high)
+        byte(0x50 | r.low)
+    }
+
+    mutating func pop(_ r: Register) {
+        rex(w: false, b: r.high)
+        byte(0x58 | r.low)
+    }
+
+    mutating func ret() { byte(0xc3) }
+}
