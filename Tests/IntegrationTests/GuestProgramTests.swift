@@ -83,11 +83,21 @@ struct GuestProgramTests {
     @Test("emud prints what QEMU prints and exits with the same status",
           arguments: guestPrograms, GuestOptimization.allCases)
     func matchesQEMU(program: String, optimization: GuestOptimization) async throws {
+        try await compare(program, optimization, emudOptions: [])
+    }
+
+    @Test("the same with emud's translator (--engine jit)", arguments: guestPrograms, GuestOptimization.allCases)
+    func translatorMatchesQEMU(program: String, optimization: GuestOptimization) async throws {
+        try await compare(program, optimization, emudOptions: ["--engine", "jit"])
+    }
+
+    private func compare(_ program: String, _ optimization: GuestOptimization, emudOptions: [String]) async throws {
         let environment = try GuestTestEnvironment.require()
         let elf = environment.guests.appendingPathComponent("\(program)-\(optimization.rawValue).elf")
         try #require(
             FileManager.default.fileExists(atPath: elf.path),
             "\(elf.path) is missing: run `make test` (or `make guests`), which builds Tests/Guests")
-        try await compareWithQEMU(elf, label: "\(program) \(optimization.testDescription)", timeout: guestTimeoutSeconds)
+        try await compareWithQEMU(elf, label: "\(program) \(optimization.testDescription) \(emudOptions.joined(separator: " "))",
+                                  emudOptions: emudOptions, timeout: guestTimeoutSeconds)
     }
 }

@@ -47,7 +47,12 @@ struct SMPTests {
         try await compareSMPProgram(elfName: "\(program)-O2.elf", cpus: cpus)
     }
 
-    private func compareSMPProgram(elfName: String, cpus: Int) async throws {
+    @Test("emud --cpus 4 --engine jit prints what QEMU -smp 4 prints", arguments: smpPrograms)
+    func translatorMatchesQEMU(program: String) async throws {
+        try await compareSMPProgram(elfName: "\(program)-O2.elf", cpus: 4, emudOptions: ["--engine", "jit"])
+    }
+
+    private func compareSMPProgram(elfName: String, cpus: Int, emudOptions: [String] = []) async throws {
         let environment = try GuestTestEnvironment.require()
         let elf = environment.guests.appendingPathComponent(elfName)
         try #require(
@@ -55,7 +60,7 @@ struct SMPTests {
             "\(elf.path) is missing: run `make test` (or `make guests`), which builds Tests/Guests/smp")
         // The programs check themselves: a reference that reports a failure is no reference.
         try await compareWithQEMU(
-            elf, label: "\(elfName) on \(cpus) CPUs", qemuOptions: ["-smp", "\(cpus)"], emudOptions: ["--cpus", "\(cpus)"],
+            elf, label: "\(elfName) on \(cpus) CPUs \(emudOptions.joined(separator: " "))", qemuOptions: ["-smp", "\(cpus)"], emudOptions: ["--cpus", "\(cpus)"] + emudOptions,
             timeout: smpTimeoutSeconds, referenceMustSucceed: true)
     }
 }

@@ -43,7 +43,7 @@ struct BlockCompiler {
             let op = ops[i]
             let resume = asm.newLabel()
             let slow = asm.newLabel()
-            switch emit(op, slow: slow) {
+            switch emit(op, at: ops + i, slow: slow) {
             case .compiled:
                 compiledOps &+= 1
             case .compiledWithSlowPath:
@@ -52,6 +52,8 @@ struct BlockCompiler {
             case .branch:
                 compiledOps &+= 1
                 endsWithBranch = true
+            case .call:
+                delegatedOps &+= 1
             case .delegate:
                 delegatedOps &+= 1
                 emitStep(i, leftEarly)
@@ -79,7 +81,10 @@ struct BlockCompiler {
         return asm.bytes
     }
 
-    enum Emitted { case compiled, compiledWithSlowPath, branch, delegate }
+    /// What `emit` made of an operation: host code (with an out-of-line slow path that steps the interpreter, or
+    /// ending the block), a direct call to the interpreter's code for it (`call`), or nothing (`delegate`: the
+    /// caller emits a call to `jitStep`).
+    enum Emitted { case compiled, compiledWithSlowPath, branch, call, delegate }
 
     private mutating func emitStep(_ i: Int, _ leftEarly: X86Assembler.Label) {
         asm.mov(.rdi, .r12)
@@ -291,7 +296,7 @@ struct BlockCompiler {
 
     // MARK: operations
 
-    private mutating func emit(_ op: Op, slow: X86Assembler.Label) -> Emitted {
+    private mutating func emit(_ op: Op, at address: UnsafePointer<Op>, slow: X86Assembler.Label) -> Emitted {
         let sf = op.f & OpFlags.sf != 0
         let setFlags = op.f & OpFlags.setFlags != 0
         switch op.code {
@@ -472,6 +477,12 @@ struct BlockCompiler {
             return emitPair(op, store: true, slow: slow)
         case .nop:
             guard op.s == 0 else { return .delegate }
+        case .simd, .fmovToGeneral, .fmovFromGeneral, .fp:
+            // The interpreter's own SIMD&FP code, called directly: these never leave the block.
+            asm.mov(.rdi, .r12)
+            asm.mov(.rsi, immediate: UInt64(UInt(bitPattern: address)))
+            asm.call(.r12, JITSlot.offset(op.code == .fp ? JITSlot.fp : JITSlot.simd))
+            return .call
         default:
             return .delegate
         }

@@ -27,7 +27,11 @@ enum JITSlot {
     static let block: Int32 = 10
     /// `jitStepHelper`: runs one operation through the interpreter.
     static let step: Int32 = 11
-    static let count = 12
+    /// `jitSIMDHelper` and `jitFPHelper`: one SIMD or FP operation, called with the operation's address (these
+    /// never leave the block, so they skip `jitStep`'s dispatch).
+    static let simd: Int32 = 12
+    static let fp: Int32 = 13
+    static let count = 14
 
     static func offset(_ slot: Int32) -> Int32 { slot &* 8 }
 }
@@ -43,4 +47,26 @@ typealias JITBlockFunction = @convention(c) (UnsafeMutablePointer<UInt64>) -> In
 let jitStepHelper: JITStepFunction = { context, index in
     guard let raw = UnsafeMutableRawPointer(bitPattern: UInt(context[Int(JITSlot.vcpu)])) else { return 1 }
     return Unmanaged<VCPU>.fromOpaque(raw)._withUnsafeGuaranteedRef { $0.jitStep(context, Int(index)) }
+}
+
+/// Runs one SIMD&FP operation (`.simd`, `.fmovToGeneral`, `.fmovFromGeneral`, or `.fp` through `jitFPHelper`).
+typealias JITOperationFunction = @convention(c) (UnsafeMutablePointer<UInt64>, UnsafeRawPointer) -> Void
+
+let jitSIMDHelper: JITOperationFunction = { context, op in
+    guard let raw = UnsafeMutableRawPointer(bitPattern: UInt(context[Int(JITSlot.vcpu)])) else { return }
+    Unmanaged<VCPU>.fromOpaque(raw)._withUnsafeGuaranteedRef { cpu in
+        // FCSEL (decoded as a SIMD operation) reads NZCV.
+        cpu.state.nzcv = UInt32(truncatingIfNeeded: context[Int(JITSlot.nzcv)])
+        cpu.executeSIMD(op.assumingMemoryBound(to: Op.self).pointee)
+    }
+}
+
+/// FP operations read and write NZCV (FCMP, FCCMP), which lives in the context while a block runs.
+let jitFPHelper: JITOperationFunction = { context, op in
+    guard let raw = UnsafeMutableRawPointer(bitPattern: UInt(context[Int(JITSlot.vcpu)])) else { return }
+    Unmanaged<VCPU>.fromOpaque(raw)._withUnsafeGuaranteedRef { cpu in
+        cpu.state.nzcv = UInt32(truncatingIfNeeded: context[Int(JITSlot.nzcv)])
+        cpu.executeFP(op.assumingMemoryBound(to: Op.self).pointee)
+        context[Int(JITSlot.nzcv)] = UInt64(cpu.state.nzcv)
+    }
 }

@@ -41,6 +41,8 @@ final class JITState {
         context[Int(JITSlot.pageBits)] = address(vcpu.memory.pageBits)
         context[Int(JITSlot.vcpu)] = address(Unmanaged.passUnretained(vcpu).toOpaque())
         context[Int(JITSlot.step)] = address(unsafeBitCast(jitStepHelper, to: UnsafeRawPointer.self))
+        context[Int(JITSlot.simd)] = address(unsafeBitCast(jitSIMDHelper, to: UnsafeRawPointer.self))
+        context[Int(JITSlot.fp)] = address(unsafeBitCast(jitFPHelper, to: UnsafeRawPointer.self))
         statistics.codeBytesCapacity = Self.codeCapacity
         #else
         return nil
