@@ -2,7 +2,8 @@
 # `make bench`: runs each benchmark guest under emud and under QEMU and prints a table of guest
 # instructions, emud's speed in MIPS, both wall-clock times and their ratio, emud's speed on the same
 # workload with the MMU on (bench-NAME-mmu.elf: identity map in 4 KiB pages, every access through the
-# TLB) and what the MMU costs, and the geometric means.
+# TLB) and what the MMU costs, the same for the translator (--engine jit) with its time against QEMU's,
+# and the geometric means.
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Environment (set by the top-level Makefile):
@@ -63,12 +64,14 @@ run_timed() {
 # fastest TIMES...: the smallest number.
 fastest() { printf '%s\n' "$@" | sort -g | head -n 1; }
 
-printf '%-10s %15s %10s %11s %11s %10s %10s %9s\n' workload instructions "emud MIPS" "emud time" "QEMU time" emud/QEMU \
-    "MMU-on MIPS" "MMU cost"
+printf '%-10s %15s %10s %11s %11s %10s %10s %9s %10s %11s %9s %10s\n' workload instructions "emud MIPS" "emud time" "QEMU time" emud/QEMU \
+    "MMU-on MIPS" "MMU cost" "JIT MIPS" "JIT time" JIT/QEMU "JIT MMU-on"
 mismatches=0
 mips_list=()
 mmu_mips_list=()
 float_mips_list=()
+jit_ratio_list=()
+jit_mips_list=()
 for name in "${WORKLOADS[@]}" "${FLOAT_WORKLOADS[@]}"; do
     is_float=0
     [[ " ${FLOAT_WORKLOADS[*]} " == *" $name "* ]] && is_float=1
@@ -92,9 +95,10 @@ for name in "${WORKLOADS[@]}" "${FLOAT_WORKLOADS[@]}"; do
     # best_seconds (emud's own fastest execution time), and leaves the last output in $work/emud.out.
     emud_run() {
         local elf=$1 times=() stats seconds
+        shift
         best_seconds="" instructions=""
         for ((i = 0; i < REPEAT; i++)); do
-            times+=("$(run_timed "$work/emud.out" "$work/emud.err" "$EMUD_BIN" run --stats "$elf")")
+            times+=("$(run_timed "$work/emud.out" "$work/emud.err" "$EMUD_BIN" run --stats "$@" "$elf")")
             stats=$(grep -o 'emud-stats: instructions=[0-9]* seconds=[0-9.eE+-]*' "$work/emud.err" | tail -n 1) ||
                 die "emud printed no 'emud-stats: instructions=N seconds=S' line on stderr for $elf"
             instructions=${stats#*instructions=}
@@ -119,6 +123,29 @@ for name in "${WORKLOADS[@]}" "${FLOAT_WORKLOADS[@]}"; do
         mmu_mips_list+=("$mmu_mips")
     fi
 
+    # The translator (--engine jit): the same workload, and with the MMU on.
+    jit_mmu_mips=-
+    if ((!is_float)); then
+        emud_run "$mmu_elf" --engine jit
+        if ! cmp -s "$work/emud.out" "$work/qemu.all"; then
+            echo "run-bench: emud --engine jit's output for $name with the MMU on differs from QEMU's:" >&2
+            diff "$work/qemu.all" "$work/emud.out" | head -n 6 >&2 || true
+            mismatches=$((mismatches + 1))
+        fi
+        jit_mmu_mips=$(awk -v n="$instructions" -v s="$best_seconds" 'BEGIN { printf "%.1f\n", (s > 0 ? n / s / 1e6 : 0) }')
+    fi
+    emud_run "$elf" --engine jit
+    if ! cmp -s "$work/emud.out" "$work/qemu.all"; then
+        echo "run-bench: emud --engine jit's output for $name differs from QEMU's:" >&2
+        diff "$work/qemu.all" "$work/emud.out" | head -n 6 >&2 || true
+        mismatches=$((mismatches + 1))
+    fi
+    jit_mips=$(awk -v n="$instructions" -v s="$best_seconds" 'BEGIN { printf "%.1f\n", (s > 0 ? n / s / 1e6 : 0) }')
+    jit_time=$emud_time
+    jit_ratio=$(awk -v et="$jit_time" -v qt="$qemu_time" 'BEGIN { printf "%.3f\n", (qt > 0 ? et / qt : 0) }')
+    jit_mips_list+=("$jit_mips")
+    ((is_float)) || jit_ratio_list+=("$jit_ratio")
+
     emud_run "$elf"
     if ! cmp -s "$work/emud.out" "$work/qemu.all"; then
         echo "run-bench: emud's output for $name differs from QEMU's:" >&2
@@ -128,9 +155,11 @@ for name in "${WORKLOADS[@]}" "${FLOAT_WORKLOADS[@]}"; do
     mips=$(awk -v n="$instructions" -v s="$best_seconds" 'BEGIN { printf "%.1f\n", (s > 0 ? n / s / 1e6 : 0) }')
     if ((is_float)); then float_mips_list+=("$mips"); else mips_list+=("$mips"); fi
     awk -v name="$name" -v n="$instructions" -v mips="$mips" -v et="$emud_time" -v qt="$qemu_time" -v mm="$mmu_mips" \
+        -v jm="$jit_mips" -v jt="$jit_time" -v jmm="$jit_mmu_mips" \
         'BEGIN { printf "%-10s %15.0f %10.1f %10.3fs %10.3fs %9.2fx", name, n, mips, et, qt, (qt > 0 ? et / qt : 0)
-                 if (mm == "-") printf " %10s %9s\n", "-", "-"
-                 else printf " %10.1f %8.1f%%\n", mm, (mips > 0 ? 100 * (mips - mm) / mips : 0) }'
+                 if (mm == "-") printf " %10s %9s", "-", "-"
+                 else printf " %10.1f %8.1f%%", mm, (mips > 0 ? 100 * (mips - mm) / mips : 0)
+                 printf " %10.1f %10.3fs %8.2fx %10s\n", jm, jt, (qt > 0 ? jt / qt : 0), jmm }'
 done
 
 if ((!qemu_only)); then
@@ -138,6 +167,10 @@ if ((!qemu_only)); then
         awk '$1 > 0 { sum += log($1); n++ } END { if (n) printf "geometric mean of emud MIPS (integer): %.1f\n", exp(sum / n) }'
     printf '%s\n' "${mmu_mips_list[@]}" |
         awk '$1 > 0 { sum += log($1); n++ } END { if (n) printf "geometric mean of emud MIPS (integer) with the MMU on (4 KiB pages): %.1f\n", exp(sum / n) }'
+    printf '%s\n' "${jit_mips_list[@]}" |
+        awk '$1 > 0 { sum += log($1); n++ } END { if (n) printf "geometric mean of emud --engine jit MIPS (all workloads): %.1f\n", exp(sum / n) }'
+    printf '%s\n' "${jit_ratio_list[@]}" |
+        awk '$1 > 0 { sum += log($1); n++ } END { if (n) printf "geometric mean of emud --engine jit time / QEMU time (integer): %.2f (1.00 or less: as fast as QEMU)\n", exp(sum / n) }'
     printf '%s\n' "${float_mips_list[@]}" |
         awk '$1 > 0 { sum += log($1); n++ } END { if (n) printf "geometric mean of emud MIPS (floating point): %.1f\n", exp(sum / n) }'
     if ((mismatches)); then
