@@ -56,7 +56,11 @@ struct TranslatorDifferentialTests {
             let index = cpu.translate(key: state.pc | cpu.modeBits, pc: state.pc, limit: TranslationCache.maxBlockInstructions)
             if index >= 0 {
                 let block = cpu.cache.blocks + Int(index)
-                if let jit = cpu.jit { cpu.executeCompiled(block, jit) } else { cpu.execute(block, WithoutHooks.self) }
+                if let context = cpu.jitContext, let code = cpu.jitCode {
+                    cpu.executeCompiled(block, context: context, code: code)
+                } else {
+                    cpu.execute(block, WithoutHooks.self)
+                }
             }
             var out: [String: UInt64] = [:]
             for i in 0..<32 { out["x\(i)"] = state.x[i] }

@@ -69,7 +69,9 @@ public final class VCPU {
     public let port: MemoryPort
 
     /// Reasons to leave the fast path; set from any thread, cleared by this vCPU.
-    let attention: UnsafeAtomic<UInt32> = .create(0)
+    let attention: UnsafeAtomic<UInt32>
+    /// Where `attention` lives: translated code reads it with a plain load (JIT/JITContext.swift).
+    let attentionStorage: UnsafeMutablePointer<UnsafeAtomic<UInt32>.Storage>
     /// Level of the IRQ line from the interrupt controller.
     let irqLine: UnsafeAtomic<Bool> = .create(false)
     /// The WFE event register, set by SEV on any vCPU (and SEVL locally).
@@ -124,6 +126,10 @@ public final class VCPU {
     var timer: GenericTimer
     /// The translator, when the machine runs with `--engine jit` (JIT/JITExecute.swift); nil: interpreted.
     var jit: JITState?
+    /// The translator's context and code buffer, as plain pointers for the run loop (reading `jit` there would
+    /// retain and release it on every block).
+    var jitContext: UnsafeMutablePointer<UInt64>? = nil
+    var jitCode: UnsafeMutableRawPointer? = nil
 
     /// Broadcasts an inner-shareable TLB invalidation to every vCPU of the machine (set by `Machine`).
     var invalidateAllTLBs: (() -> Void)?
@@ -146,6 +152,10 @@ public final class VCPU {
     var stopRequested: Bool { attention.load(ordering: .relaxed) & Attention.stop != 0 }
 
     public init(index: Int, memory: GuestMemory, clock: GuestClock = .host) {
+        let storage = UnsafeMutablePointer<UnsafeAtomic<UInt32>.Storage>.allocate(capacity: 1)
+        storage.initialize(to: .init(0))
+        attentionStorage = storage
+        attention = UnsafeAtomic(at: storage)
         self.index = index
         timer = GenericTimer(clock: clock)
         self.memory = memory
@@ -154,7 +164,7 @@ public final class VCPU {
     }
 
     deinit {
-        attention.destroy()
+        attention.destroy()  // deinitializes and frees attentionStorage
         irqLine.destroy()
         eventRegister.destroy()
         waitingForEvent.destroy()
@@ -314,7 +324,11 @@ public final class VCPU {
             }
             switch block.pointee.mode {
             case 0:
-                if let jit, !singleStep { executeCompiled(block, jit) } else { execute(block, WithoutHooks.self) }
+                if let jitContext, let jitCode, !singleStep {
+                    executeCompiled(block, context: jitContext, code: jitCode)
+                } else {
+                    execute(block, WithoutHooks.self)
+                }
             case 1: execute(block, FoldedInline.self)
             case 2: execute(block, WithHooks.self)
             default: execute(block, WithMemoryHooks.self)

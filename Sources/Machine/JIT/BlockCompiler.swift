@@ -17,6 +17,8 @@ struct BlockCompiler {
     /// Operations compiled and delegated, over the compiler's life (`monitor info jit`).
     var compiledOps: UInt64 = 0
     var delegatedOps: UInt64 = 0
+    /// Delegated operations by operation code (what to compile next).
+    var delegatedByCode: [OpCode: UInt64] = [:]
 
     static let tlbEntryShift: UInt8 = 5
     static let tlbTagOffset = (read: Int32(0), write: Int32(8))
@@ -30,42 +32,122 @@ struct BlockCompiler {
             && MemoryPort.tlbEntriesPerSet == 2048 && GuestMemory.pageShift == 8
     }
 
-    /// The machine code for `count` operations of a block at `pc`, or nil if it could not be made.
-    mutating func compile(_ ops: UnsafePointer<Op>, count: Int, pc: UInt64) -> [UInt8]? {
-        asm.reset()
-        let leftEarly = asm.newLabel()
-        var slowPaths: [(X86Assembler.Label, X86Assembler.Label, Int)] = []  // (slow entry, resume, op index)
+    /// A compiled block: its bytes, and its link slots as (slot, fallback) byte offsets: each slot must be
+    /// filled with the executable address of its fallback before the code runs (`CodeBuffer` does it).
+    struct Compiled {
+        var bytes: [UInt8]
+        var links: [(slot: Int, fallback: Int)]
+    }
+
+    /// The prologue every block starts with; translated code jumps from block to block just past it.
+    private mutating func prologue() {
         asm.push(.rbx); asm.push(.r12); asm.push(.r13)
         asm.mov(.r12, .rdi)
         asm.load(.rbx, .r12, JITSlot.offset(JITSlot.x))
-        var endsWithBranch = false
+    }
+
+    /// The size of the prologue: a linked exit jumps to the block's entry plus this.
+    static let prologueSize: Int = {
+        var compiler = BlockCompiler()
+        compiler.prologue()
+        return compiler.asm.count
+    }()
+
+    /// Direct exits of the block being compiled, by target PC (each becomes a linkable stub).
+    private var exits: [(label: X86Assembler.Label, target: UInt64)] = []
+
+    private mutating func exit(to target: UInt64) -> X86Assembler.Label {
+        if let known = exits.first(where: { $0.target == target }) { return known.label }
+        let label = asm.newLabel()
+        exits.append((label, target))
+        return label
+    }
+
+    /// The machine code for `count` operations of the block at `block` (guest address `pc`), or nil.
+    mutating func compile(_ ops: UnsafePointer<Op>, count: Int, pc: UInt64,
+                          block: UnsafeMutablePointer<TranslationBlock>) -> Compiled? {
+        asm.reset()
+        exits.removeAll(keepingCapacity: true)
+        let leftEarly = asm.newLabel(), epilogue = asm.newLabel()
+        var slowPaths: [(X86Assembler.Label, X86Assembler.Label, Int)] = []  // (slow entry, resume, op index)
+        prologue()
+        guard asm.count == Self.prologueSize else { return nil }
+        // Linked entry: the context says which block runs (for jitStep and for the vCPU afterwards).
+        asm.mov(.rax, immediate: UInt64(UInt(bitPattern: block)))
+        asm.store(.r12, JITSlot.offset(JITSlot.block), .rax)
+        var ending = Emitted.compiled
         for i in 0..<count {
             let op = ops[i]
             let resume = asm.newLabel()
             let slow = asm.newLabel()
-            switch emit(op, at: ops + i, slow: slow) {
-            case .compiled:
+            ending = emit(op, at: ops + i, slow: slow)
+            switch ending {
+            case .compiled, .branch, .indirectBranch:
                 compiledOps &+= 1
             case .compiledWithSlowPath:
                 compiledOps &+= 1
                 slowPaths.append((slow, resume, i))
-            case .branch:
-                compiledOps &+= 1
-                endsWithBranch = true
             case .call:
                 delegatedOps &+= 1
+                delegatedByCode[op.code, default: 0] &+= 1
             case .delegate:
                 delegatedOps &+= 1
+                delegatedByCode[op.code, default: 0] &+= 1
                 emitStep(i, leftEarly)
             }
             asm.bind(resume)
         }
-        if !endsWithBranch {
-            asm.mov(.rax, immediate: pc &+ UInt64(count) &* 4)
-            asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rax)
+        let fallThrough = pc &+ UInt64(count) &* 4
+        switch ending {
+        case .branch:
+            break  // every path jumped to an exit
+        case .compiled, .compiledWithSlowPath:
+            asm.jump(exit(to: fallThrough))
+        case .indirectBranch, .call, .delegate:
+            // The next PC is in the context (an indirect branch), or the last operation was the interpreter's
+            // (a system operation may have changed what the next block depends on): back to the vCPU, unlinked.
+            if ending != .indirectBranch {
+                asm.mov(.rax, immediate: fallThrough)
+                asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rax)
+            }
+            asm.alu(.add, memory: .r12, JITSlot.offset(JITSlot.executed), immediate: Int32(count))
+            asm.alu(.xor, .rax, .rax, wide: false)
+            asm.store(.r12, JITSlot.offset(JITSlot.linkSlot), .rax)
+            asm.jump(epilogue)
         }
-        asm.alu(.xor, .rax, .rax, wide: false)
-        let epilogue = asm.newLabel()
+        var links: [(X86Assembler.Label, X86Assembler.Label)] = []
+        for (label, target) in exits {
+            // Count the block, then go on to the linked block unless the budget is spent, the vCPU's attention
+            // is wanted or an operation asked for an interrupt check; else return with the slot to link.
+            // The checks and the budget are `VCPU.chainedBlock`'s, in its order; when the code returns instead of
+            // going on, it gives the budget back, for the vCPU's own chainedBlock to take (so the timer is
+            // polled after exactly as many blocks as when interpreting, and --icount runs print the same).
+            let slot = asm.newLabel(), unlinked = asm.newLabel(), giveBack = asm.newLabel()
+            asm.bind(label)
+            asm.mov(.rax, immediate: target)
+            asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rax)
+            asm.alu(.add, memory: .r12, JITSlot.offset(JITSlot.executed), immediate: Int32(count))
+            asm.alu(.cmp, memory: .r12, JITSlot.offset(JITSlot.chainBlocked), immediate: 0)
+            asm.jump(.notEqual, unlinked)
+            asm.alu(.sub, memory: .r12, JITSlot.offset(JITSlot.budget), immediate: 1)
+            asm.jump(.lessOrEqual, giveBack)
+            loadContext(.rax, JITSlot.attention)
+            asm.load(.rax, .rax, 0, wide: false)
+            asm.test(.rax, .rax, wide: false)
+            asm.jump(.notEqual, giveBack)
+            asm.jumpThrough(slot)
+            asm.bind(giveBack)
+            asm.alu(.add, memory: .r12, JITSlot.offset(JITSlot.budget), immediate: 1)
+            asm.bind(unlinked)
+            asm.lea(.rax, slot)
+            asm.store(.r12, JITSlot.offset(JITSlot.linkSlot), .rax)
+            asm.alu(.xor, .rax, .rax, wide: false)
+            asm.jump(epilogue)
+            asm.align(8)
+            asm.bind(slot)
+            asm.quad()
+            links.append((slot, giveBack))  // an unlinked slot returns as the budget checks do
+        }
         asm.bind(epilogue)
         asm.pop(.r13); asm.pop(.r12); asm.pop(.rbx)
         asm.ret()
@@ -78,13 +160,13 @@ struct BlockCompiler {
             asm.jump(resume)
         }
         guard asm.resolveLabels() else { return nil }
-        return asm.bytes
+        return Compiled(bytes: asm.bytes, links: links.map { (asm.position(of: $0.0), asm.position(of: $0.1)) })
     }
 
     /// What `emit` made of an operation: host code (with an out-of-line slow path that steps the interpreter, or
     /// ending the block), a direct call to the interpreter's code for it (`call`), or nothing (`delegate`: the
     /// caller emits a call to `jitStep`).
-    enum Emitted { case compiled, compiledWithSlowPath, branch, call, delegate }
+    enum Emitted { case compiled, compiledWithSlowPath, branch, indirectBranch, call, delegate }
 
     private mutating func emitStep(_ i: Int, _ leftEarly: X86Assembler.Label) {
         asm.mov(.rdi, .r12)
@@ -418,49 +500,41 @@ struct BlockCompiler {
             storeX(op.d, .rax)
         // MARK: branches
         case .b:
-            asm.mov(.rax, immediate: op.imm)
-            asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rax)
+            asm.jump(exit(to: op.imm))
             return .branch
         case .bl:
             asm.mov(.rax, immediate: op.imm2)
             storeX(30, .rax)
-            asm.mov(.rax, immediate: op.imm)
-            asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rax)
+            asm.jump(exit(to: op.imm))
             return .branch
         case .br, .ret:
             loadX(.rax, op.n)
             asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rax)
-            return .branch
+            return .indirectBranch
         case .blr:
             loadX(.rax, op.n)
             asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rax)
             asm.mov(.rax, immediate: op.imm2)
             storeX(30, .rax)
-            return .branch
+            return .indirectBranch
         case .cbz:
             loadX(.rax, op.n, wide: sf)
-            asm.mov(.rdx, immediate: op.imm)
-            asm.mov(.rcx, immediate: op.imm2)
             asm.test(.rax, .rax, wide: sf)
-            // CBZ takes imm when zero; CBNZ when not.
-            asm.cmov(op.f & OpFlags.alt != 0 ? .equal : .notEqual, .rdx, .rcx)
-            asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rdx)
+            // CBZ branches when zero, CBNZ when not.
+            asm.jump(op.f & OpFlags.alt != 0 ? .notEqual : .equal, exit(to: op.imm))
+            asm.jump(exit(to: op.imm2))
             return .branch
         case .tbz:
             loadX(.rax, op.n)
-            asm.mov(.rdx, immediate: op.imm)
-            asm.mov(.rcx, immediate: op.imm2)
             asm.bitTest(.rax, bit: op.s & 63)
-            // TBZ takes imm when the bit is clear; TBNZ when set.
-            asm.cmov(op.f & OpFlags.alt != 0 ? .aboveOrEqual : .below, .rdx, .rcx)
-            asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rdx)
+            // TBZ branches when the bit is clear, TBNZ when set.
+            asm.jump(op.f & OpFlags.alt != 0 ? .below : .aboveOrEqual, exit(to: op.imm))
+            asm.jump(exit(to: op.imm2))
             return .branch
         case .bcond:
-            asm.mov(.rdx, immediate: op.imm)
-            asm.mov(.rcx, immediate: op.imm2)
             testCondition(op.a)
-            asm.cmov(.aboveOrEqual, .rdx, .rcx)
-            asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rdx)
+            asm.jump(.below, exit(to: op.imm))
+            asm.jump(exit(to: op.imm2))
             return .branch
         // MARK: loads and stores
         case .ldr64, .ldr32, .ldrb, .ldrImm:

@@ -23,15 +23,30 @@ final class CodeBuffer {
 
     deinit { emud_code_memory_unmap(capacity, writable, executable) }
 
-    /// Copies a finished block in; returns its offset, or nil when the buffer is full.
-    func append(_ code: [UInt8]) -> Int? {
+    /// Copies a finished block in and points each of its link slots at its fallback; returns the block's offset,
+    /// or nil when the buffer is full.
+    func append(_ block: BlockCompiler.Compiled) -> Int? {
         let start = (used + 15) & ~15
-        guard start <= capacity, code.count <= capacity - start else { return nil }
-        code.withUnsafeBytes { bytes in
+        guard start <= capacity, block.bytes.count <= capacity - start else { return nil }
+        block.bytes.withUnsafeBytes { bytes in
             if let base = bytes.baseAddress { (writable + start).copyMemory(from: base, byteCount: bytes.count) }
         }
-        used = start + code.count
+        for link in block.links {
+            (writable + start + link.slot).storeBytes(of: UInt64(UInt(bitPattern: executable + start + link.fallback)),
+                                                      as: UInt64.self)
+        }
+        used = start + block.bytes.count
         return start
+    }
+
+    /// Points a link slot (given by its executable address, as translated code reports it) at `target`; returns
+    /// the slot's writable address, or nil if the address is not a slot of this buffer.
+    func link(slot: UInt64, to target: UnsafeRawPointer) -> UnsafeMutableRawPointer? {
+        let offset = slot &- UInt64(UInt(bitPattern: executable))
+        guard offset < UInt64(used), offset & 7 == 0 else { return nil }
+        let writableSlot = writable + Int(offset)
+        writableSlot.storeBytes(of: UInt64(UInt(bitPattern: target)), as: UInt64.self)
+        return writableSlot
     }
 
     func reset() { used = 0 }

@@ -31,7 +31,21 @@ enum JITSlot {
     /// never leave the block, so they skip `jitStep`'s dispatch).
     static let simd: Int32 = 12
     static let fp: Int32 = 13
-    static let count = 14
+    /// Instructions of the blocks that ended normally since the vCPU last collected them (a block that leaves
+    /// early is counted by `VCPU.leave`; `jitStep` collects this first, so the counter is exact for the
+    /// interpreter's code).
+    static let executed: Int32 = 14
+    /// `VCPU.timerPollCountdown` while translated code runs: each block that ends normally takes one, and
+    /// chaining stops at zero so the run loop polls the timers.
+    static let budget: Int32 = 15
+    /// The address of the vCPU's attention word: chaining stops when it is non-zero.
+    static let attention: Int32 = 16
+    /// Set (by `jitStep`) when an operation asked for an interrupt check: chaining stops.
+    static let chainBlocked: Int32 = 17
+    /// The executable address of the link slot of the exit a block just took (0: an exit that cannot be
+    /// linked, such as an indirect branch), for the vCPU to link it to the next block.
+    static let linkSlot: Int32 = 18
+    static let count = 19
 
     static func offset(_ slot: Int32) -> Int32 { slot &* 8 }
 }
@@ -40,8 +54,9 @@ enum JITSlot {
 /// block, 1 when the operation left it (the exit has been taken: exception, fault, code write).
 typealias JITStepFunction = @convention(c) (UnsafeMutablePointer<UInt64>, Int32) -> Int32
 
-/// A translated block's entry: takes the context, returns 0 when the block ran to its end (the next PC is in
-/// the context) or 1 when an operation left it early.
+/// A translated block's entry: takes the context, runs the block and the blocks linked after it, and returns 0
+/// when the last of them ended normally (the next PC, that block and its exit's link slot are in the context)
+/// or 1 when an operation left early.
 typealias JITBlockFunction = @convention(c) (UnsafeMutablePointer<UInt64>) -> Int32
 
 let jitStepHelper: JITStepFunction = { context, index in

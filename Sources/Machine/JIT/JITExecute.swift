@@ -15,6 +15,10 @@ public struct JITStatistics: Sendable {
     public var codeBytesUsed: Int = 0
     public var codeBytesCapacity: Int = 0
     public var bufferResets: UInt64 = 0
+    /// Exits linked directly to the next block's code.
+    public var links: UInt64 = 0
+    /// Operations (translated, not executed) handed to the interpreter, by operation name.
+    public var delegatedByOperation: [String: UInt64] = [:]
 }
 
 /// One vCPU's translator: its context, code buffer and compiler. Used only on the vCPU's thread (or while it is
@@ -27,6 +31,10 @@ final class JITState {
     var statistics = JITStatistics()
     /// The code buffer filled up: the vCPU flushes its translations before it translates again.
     var needsFlush = false
+    /// Link slots patched to jump to another block, with the fallback each held (restored when the cache's
+    /// chain links are forgotten: a block was invalidated or dropped).
+    var linked: [(slot: UnsafeMutableRawPointer, fallback: UInt64)] = []
+    var linkedGeneration: UInt64 = 0
 
     init?(vcpu: VCPU) {
         #if arch(x86_64)
@@ -43,6 +51,7 @@ final class JITState {
         context[Int(JITSlot.step)] = address(unsafeBitCast(jitStepHelper, to: UnsafeRawPointer.self))
         context[Int(JITSlot.simd)] = address(unsafeBitCast(jitSIMDHelper, to: UnsafeRawPointer.self))
         context[Int(JITSlot.fp)] = address(unsafeBitCast(jitFPHelper, to: UnsafeRawPointer.self))
+        context[Int(JITSlot.attention)] = address(vcpu.attentionStorage)
         statistics.codeBytesCapacity = Self.codeCapacity
         #else
         return nil
@@ -54,12 +63,12 @@ final class JITState {
     /// Compiles a block; its entry offset, or -2 when it is to be interpreted.
     func compile(_ block: UnsafeMutablePointer<TranslationBlock>, ops: UnsafeMutablePointer<Op>) -> Int32 {
         let before = (compiler.compiledOps, compiler.delegatedOps)
-        guard let bytes = compiler.compile(ops + Int(block.pointee.start), count: Int(block.pointee.count),
-                                           pc: block.pointee.pc) else {
+        guard let compiled = compiler.compile(ops + Int(block.pointee.start), count: Int(block.pointee.count),
+                                              pc: block.pointee.pc, block: block) else {
             statistics.blocksInterpreted &+= 1
             return -2
         }
-        guard let offset = code.append(bytes), let entry = Int32(exactly: offset) else {
+        guard let offset = code.append(compiled), let entry = Int32(exactly: offset) else {
             needsFlush = true
             statistics.blocksInterpreted &+= 1
             return -2
@@ -71,7 +80,25 @@ final class JITState {
         return entry
     }
 
+    /// Links the exit whose slot translated code reported to the block compiled at `entry`.
+    func link(slot: UInt64, toEntry entry: Int32) {
+        guard entry >= 0 else { return }
+        let target = code.executable + Int(entry) + BlockCompiler.prologueSize
+        let offset = slot &- UInt64(UInt(bitPattern: code.executable))
+        guard offset < UInt64(code.used) else { return }
+        let previous = (code.executable + Int(offset)).load(as: UInt64.self)
+        if let writable = code.link(slot: slot, to: target) { linked.append((writable, previous)) }
+        statistics.links &+= 1
+    }
+
+    /// Restores every patched link slot (after the cache forgot its chain links).
+    func unlinkAll() {
+        for (slot, fallback) in linked { slot.storeBytes(of: fallback, as: UInt64.self) }
+        linked.removeAll(keepingCapacity: true)
+    }
+
     func reset() {
+        linked.removeAll(keepingCapacity: true)
         code.reset()
         needsFlush = false
         statistics.bufferResets &+= 1
@@ -85,11 +112,18 @@ extension VCPU {
         guard jit == nil else { return true }
         guard let state = JITState(vcpu: self) else { return false }
         jit = state
+        jitContext = state.context
+        jitCode = state.code.executable
         return true
     }
 
     /// The translator's figures, nil when this vCPU interprets.
-    public var jitStatistics: JITStatistics? { jit?.statistics }
+    public var jitStatistics: JITStatistics? {
+        guard let jit else { return nil }
+        var s = jit.statistics
+        for (code, count) in jit.compiler.delegatedByCode { s.delegatedByOperation["\(code)", default: 0] &+= count }
+        return s
+    }
 
     /// Mirrors the memory port's fast-path state into the context (see `JITSlot`).
     @inline(__always) func syncJITPort(_ context: UnsafeMutablePointer<UInt64>) {
@@ -100,31 +134,54 @@ extension VCPU {
 
     /// Runs `first` and the blocks chained after it as compiled code, as `execute` runs them interpreted (same
     /// exits, same instruction counts); a block that cannot be compiled is interpreted.
-    func executeCompiled(_ first: UnsafeMutablePointer<TranslationBlock>, _ jit: JITState) {
-        let context = jit.context
+    func executeCompiled(_ first: UnsafeMutablePointer<TranslationBlock>, context: UnsafeMutablePointer<UInt64>,
+                         code: UnsafeMutableRawPointer) {
         var block = first
         while true {
             lastBlock = -1
+            if cache.unlinkGeneration != jit?.linkedGeneration { forgetLinks() }
             var entry = block.pointee.native
             if entry == -1 {
-                entry = jit.compile(block, ops: cache.ops)
+                entry = compileBlock(block)
                 block.pointee.native = entry
             }
             if entry < 0 { return execute(block, WithoutHooks.self) }
-            context[Int(JITSlot.block)] = UInt64(UInt(bitPattern: block))
             context[Int(JITSlot.nzcv)] = UInt64(state.nzcv)
+            context[Int(JITSlot.budget)] = UInt64(bitPattern: Int64(timerPollCountdown))
+            context[Int(JITSlot.chainBlocked)] = 0
             syncJITPort(context)
-            let function = unsafeBitCast(jit.code.executable + Int(entry), to: JITBlockFunction.self)
+            let function = unsafeBitCast(code + Int(entry), to: JITBlockFunction.self)
             let result = function(context)
             state.nzcv = UInt32(truncatingIfNeeded: context[Int(JITSlot.nzcv)])
+            instructionsExecuted &+= context[Int(JITSlot.executed)]
+            context[Int(JITSlot.executed)] = 0
+            timerPollCountdown = Int(truncatingIfNeeded: Int64(bitPattern: context[Int(JITSlot.budget)]))
             if result != 0 { return }
+            // The last block that ran (translated code may have gone on through linked blocks).
+            guard let last = UnsafeMutablePointer<TranslationBlock>(bitPattern: UInt(context[Int(JITSlot.block)])) else { return }
             let nextPC = context[Int(JITSlot.nextPC)]
-            instructionsExecuted &+= UInt64(block.pointee.count)
             state.pc = nextPC
-            lastBlock = Int32(block - cache.blocks)
-            guard let next = chainedBlock(after: block, nextPC: nextPC, mode: 0) else { return }
+            lastBlock = Int32(last - cache.blocks)
+            guard let next = chainedBlock(after: last, nextPC: nextPC, mode: 0) else { return }
+            let slot = context[Int(JITSlot.linkSlot)]
+            if slot != 0 && next.pointee.native >= 0 { linkExit(slot: slot, to: next.pointee.native) }
             block = next
         }
+    }
+
+    @inline(never) func forgetLinks() {
+        guard let jit else { return }
+        jit.unlinkAll()
+        jit.linkedGeneration = cache.unlinkGeneration
+    }
+
+    @inline(never) func linkExit(slot: UInt64, to entry: Int32) {
+        jit?.link(slot: slot, toEntry: entry)
+    }
+
+    /// Compiles a block on its first run (out of line: the run loop stays small).
+    @inline(never) func compileBlock(_ block: UnsafeMutablePointer<TranslationBlock>) -> Int32 {
+        jit?.compile(block, ops: cache.ops) ?? -2
     }
 
     /// Operation `i` of the running compiled block, through the interpreter (`jitStepHelper`).
@@ -132,10 +189,15 @@ extension VCPU {
         guard let block = UnsafeMutablePointer<TranslationBlock>(bitPattern: UInt(context[Int(JITSlot.block)])),
               i >= 0, i < Int(block.pointee.count) else { return 1 }
         state.nzcv = UInt32(truncatingIfNeeded: context[Int(JITSlot.nzcv)])
+        // Blocks linked before this one counted themselves in the context; the interpreter's code (a timer read
+        // under --icount, an exception) must see them.
+        instructionsExecuted &+= context[Int(JITSlot.executed)]
+        context[Int(JITSlot.executed)] = 0
         var nextPC = context[Int(JITSlot.nextPC)]
         let ok = interpret(cache.ops[Int(block.pointee.start) + i], block, i, state.x, &nextPC, WithoutHooks.self)
         context[Int(JITSlot.nextPC)] = nextPC
         context[Int(JITSlot.nzcv)] = UInt64(state.nzcv)
+        if irqCheckNeeded { context[Int(JITSlot.chainBlocked)] = 1 }
         syncJITPort(context)
         return ok ? 0 : 1
     }

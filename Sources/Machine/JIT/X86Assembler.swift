@@ -57,6 +57,17 @@ struct X86Assembler {
         labelPositions[label.id] = bytes.count
     }
 
+    /// Where a bound label is, in bytes from the start (-1 if not bound).
+    func position(of label: Label) -> Int { labelPositions[label.id] }
+
+    /// Pads with INT3 to a multiple of `alignment` bytes.
+    mutating func align(_ alignment: Int) {
+        while bytes.count % alignment != 0 { byte(0xcc) }
+    }
+
+    /// Eight zero bytes (a slot the caller fills once the code is placed).
+    mutating func quad() { imm64(0) }
+
     /// Patches every jump to a label; false if one was never bound (a translator bug: the block is not used).
     mutating func resolveLabels() -> Bool {
         for (at, id) in fixups {
@@ -215,6 +226,29 @@ struct X86Assembler {
         modrmMemory(dst.rawValue, base, disp)
     }
 
+    /// qword [base + disp] op= sign-extended imm32.
+    mutating func alu(_ op: ALU, memory base: Register, _ disp: Int32, immediate v: Int32) {
+        rex(w: true, b: base.high)
+        if v >= -128 && v <= 127 {
+            byte(0x83)
+            modrmMemory(op.rawValue, base, disp)
+            byte(UInt8(bitPattern: Int8(v)))
+        } else {
+            byte(0x81)
+            modrmMemory(op.rawValue, base, disp)
+            imm32(v)
+        }
+    }
+
+    /// dst = the address of a label (RIP-relative).
+    mutating func lea(_ dst: Register, _ label: Label) {
+        rex(w: true, r: dst.high)
+        byte(0x8d)
+        byte(((dst.rawValue & 7) << 3) | 5)
+        fixups.append((bytes.count, label.id))
+        imm32(0)
+    }
+
     // MARK: arithmetic
 
     /// dst = dst op src.
@@ -350,6 +384,13 @@ struct X86Assembler {
 
     mutating func jump(_ label: Label) {
         byte(0xe9)
+        fixups.append((bytes.count, label.id))
+        imm32(0)
+    }
+
+    /// jmp qword [label] (RIP-relative: through an 8-byte slot in the code).
+    mutating func jumpThrough(_ label: Label) {
+        byte(0xff); byte(0x25)
         fixups.append((bytes.count, label.id))
         imm32(0)
     }

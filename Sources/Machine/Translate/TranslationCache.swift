@@ -187,8 +187,13 @@ public final class TranslationCache {
         stats.invalidations += 1
     }
 
+    /// Moves on whenever chain links are forgotten (and at a flush): the translator then drops the links it
+    /// patched into code.
+    var unlinkGeneration: UInt64 = 0
+
     /// Forgets every chain link and jump-cache entry (blocks stay valid).
     func unlinkAll() {
+        unlinkGeneration &+= 1
         jumpKeys.update(repeating: ~0, count: Self.jumpCacheSize)
         for i in 0..<blockCount {
             blocks[i].chainKey0 = ~0
@@ -208,6 +213,7 @@ public final class TranslationCache {
         hooks.deinitialize(count: hookCount)
         hookCount = 0
         jumpKeys.update(repeating: ~0, count: Self.jumpCacheSize)
+        unlinkGeneration &+= 1
         stats.flushes += 1
         return pages
     }
