@@ -447,6 +447,7 @@ public final class Machine: PowerController, @unchecked Sendable {
             t.codeBytesUsed &+= s.codeBytesUsed
             t.codeBytesCapacity &+= s.codeBytesCapacity
             t.bufferResets &+= s.bufferResets
+            t.links &+= s.links
             t.delegatedByOperation.merge(s.delegatedByOperation) { $0 &+ $1 }
             total = t
         }

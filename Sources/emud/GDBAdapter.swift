@@ -322,6 +322,7 @@ enum MonitorCommands {
       help           this list
       info machine   board, memory, vCPUs, state, instructions executed, taint
       info tb        translation-block statistics
+      info jit       the translator (--engine jit): code buffer, blocks compiled, links, what it delegates
       tb-flush       empty every vCPU's translation-block cache
       reset          reset the machine (reload the image, vCPU 0 at its entry)
       plugins        loaded plugins with their declared licenses
@@ -367,6 +368,18 @@ enum MonitorCommands {
             return """
             translation blocks: \(t.liveBlocks) live, \(t.blocksTranslated) translated (\(t.instructionsTranslated) instructions)
               flushes: \(t.flushes), invalidations: \(t.invalidations)
+
+            """
+        case "info jit":
+            guard let j = machine.jitStatistics else { return "the translator is off: this machine interprets (--engine interp)\n" }
+            let delegated = j.delegatedByOperation.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(12)
+                .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            return """
+            translator: x86-64, \(machine.vcpus.count) code buffer(s)
+              code buffer: \(j.codeBytesUsed) of \(j.codeBytesCapacity) bytes used, \(j.bufferResets) reset(s)
+              blocks: \(j.blocksCompiled) compiled, \(j.blocksInterpreted) interpreted; exits linked: \(j.links)
+              operations: \(j.operationsCompiled) compiled, \(j.operationsDelegated) handed to the interpreter
+              most delegated: \(delegated.isEmpty ? "none" : delegated)
 
             """
         case "tb-flush":

@@ -27,13 +27,13 @@ struct MachineOptions: ParsableArguments {
     @Option(help: "Firmware for the first flash bank at address 0 (QEMU's -bios).")
     var bios: String?
 
-    @Option(help: ArgumentHelp("How guest code runs: interp (the interpreter, the reference) or jit (blocks compiled to x86-64 host code).", valueName: "engine"))
-    var engine: String = "interp"
+    @Option(help: ArgumentHelp("How guest code runs: interp (the interpreter, the reference) or jit (blocks compiled to x86-64 host code). Default: $EMUD_ENGINE, else interp.", valueName: "engine"))
+    var engine: String?
 
     /// The machine description these flags make, with `image` (the positional ELF) if given.
     func description(image: String?) -> [String: JSONValue] {
-        var description: [String: JSONValue] = ["id": .string("machine0"), "cpus": .int(cpus), "memory": .string(memory),
-                                                "engine": .string(engine)]
+        var description: [String: JSONValue] = ["id": .string("machine0"), "cpus": .int(cpus), "memory": .string(memory)]
+        if let engine { description["engine"] = .string(engine) }
         for (key, value) in [("image", image), ("kernel", kernel), ("initrd", initrd), ("append", append),
                              ("dtb", dtb), ("bios", bios)] {
             if let value { description[key] = .string(value) }

@@ -607,6 +607,13 @@ struct DaemonTests {
         let tail = try await client.returnValue("console-read", ["machine": "sieve", "from": 9])["data"].string
         #expect(tail == String(decoding: Array(expected.utf8).dropFirst(9), as: UTF8.self))
 
+        // The same program through the translator (machine-create's "engine"): the same console.
+        let compiled = try await client.returnValue("machine-create", ["id": "sieve-jit", "image": elf, "memory": "256M", "engine": "jit"])
+        #expect(compiled["engine"].string == "jit", "\(compiled)")
+        let compiledWait = try await client.returnValue("machine-wait", ["machine": "sieve-jit", "timeout": 60], timeout: 90)
+        #expect(compiledWait["state"].string == "exited" && compiledWait["exit_code"].int == 0, "\(compiledWait)")
+        #expect(try await client.returnValue("console-read", ["machine": "sieve-jit"])["data"].string == expected)
+
         // A machine with a non-zero exit code reports it.
         _ = try await client.returnValue("machine-create", ["id": "three", "image": bed.guest("exitcode-O0.elf")])
         let three = try await client.returnValue("machine-wait", ["machine": "three", "timeout": 60], timeout: 90)
@@ -616,7 +623,7 @@ struct DaemonTests {
         let timedOut = try await client.returnValue("machine-wait", ["machine": "forever", "timeout": 1])
         #expect(timedOut["timed_out"].bool == true && timedOut["state"].string == "running", "\(timedOut)")
         let listed = try await client.returnValue("query-machines").array?.compactMap { $0["id"].string } ?? []
-        #expect(listed == ["sieve", "three", "forever"])
+        #expect(listed == ["sieve", "sieve-jit", "three", "forever"])
     }
 
     @Test func pluginLoadQueryAndUnloadWithTheirEvents() async throws {
@@ -740,6 +747,7 @@ struct DaemonTests {
             ("machine-create", ["id": "x", "image": elf, "board": "raspi3b"], ["raspi3b", "virt"]),
             ("machine-create", ["id": "x", "image": elf, "console": 7], ["console"]),
             ("machine-create", ["id": "x", "image": elf, "colour": "blue"], ["colour"]),
+            ("machine-create", ["id": "x", "image": elf, "engine": "tcg"], ["engine", "tcg", "interp", "jit"]),
             ("machine-create", ["id": "bad id!", "image": elf], ["bad id!"]),
             ("machine-create", ["id": "m", "image": elf], ["already exists"]),
             ("machine-create", ["id": "x", "image": "/nonexistent/fw.elf"], ["/nonexistent/fw.elf"]),

@@ -274,6 +274,7 @@ final class Daemon: @unchecked Sendable {
             "plugins": .int(m.plugins.loaded.count),
             "tainted": .bool(m.plugins.tainted),
             "uptime": .double(Date().timeIntervalSince(m.createdAt)),
+            "engine": .string(m.machine.configuration.engine.rawValue),
         ]
         switch m.machine.state {
         case .exited(let code): object["exit_code"] = .int(Int(code))

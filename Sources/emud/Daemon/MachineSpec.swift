@@ -32,8 +32,12 @@ struct MachineSpec: Equatable {
     var dtb: String?
     /// Firmware for the first flash bank (QEMU's -bios); then `image` names it.
     var bios: String?
-    /// How guest code runs: "interp" (the interpreter) or "jit" (compiled to host code).
-    var engine: ExecutionEngine = .interpreter
+    /// How guest code runs: "interp" (the interpreter) or "jit" (compiled to host code). Without an "engine"
+    /// key, the environment's EMUD_ENGINE, else the interpreter (so a whole test suite can run under either).
+    var engine: ExecutionEngine = MachineSpec.defaultEngine
+    static var defaultEngine: ExecutionEngine {
+        ProcessInfo.processInfo.environment["EMUD_ENGINE"].flatMap(ExecutionEngine.init(rawValue:)) ?? .interpreter
+    }
 
     enum CrashPolicy: String, CaseIterable {
         /// The machine stays listed as crashed, with the reason, until machine-destroy.
@@ -170,7 +174,7 @@ struct MachineSpec: Equatable {
         }
         if !drives.isEmpty { object["drives"] = .array(drives.map(\.json)) }
         if !devices.isEmpty { object["devices"] = .array(devices.map { .string($0) }) }
-        if engine != .interpreter { object["engine"] = .string(engine.rawValue) }
+        object["engine"] = .string(engine.rawValue)
         return object
     }
 
