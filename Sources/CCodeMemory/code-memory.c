@@ -39,3 +39,13 @@ void emud_code_memory_unmap(size_t size, void *writable, void *executable)
     munmap(writable, size);
     munmap(executable, size);
 }
+
+int emud_host_has_crc32c(void)
+{
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("sse4.2") ? 1 : 0;
+#else
+    return 0;
+#endif
+}

@@ -11,4 +11,7 @@ int emud_code_memory_map(size_t size, void **writable, void **executable);
 /// Unmaps both views.
 void emud_code_memory_unmap(size_t size, void *writable, void *executable);
 
+/// Whether the host CPU has SSE4.2's CRC32 instruction (1) or not (0).
+int emud_host_has_crc32c(void);
+
 #endif

@@ -1,3 +1,5 @@
+import CCodeMemory
+
 /// Compiles one translated block's operations to x86-64.
 ///
 /// The generated function keeps no guest state in host registers between operations: every operation reads its
@@ -23,6 +25,9 @@ struct BlockCompiler {
     static let tlbEntryShift: UInt8 = 5
     static let tlbTagOffset = (read: Int32(0), write: Int32(8))
     static let tlbRAMOffset: Int32 = 24
+    /// SSE4.2's CRC32 instruction (CRC32C of the A64 CRC extension).
+    static let hostHasCRC32C = emud_host_has_crc32c() != 0
+
     /// Whether `TLBEntry` has the layout the generated code assumes; if not the JIT stays off.
     static var layoutMatches: Bool {
         MemoryLayout<TLBEntry>.stride == 1 << Int(tlbEntryShift)
@@ -242,9 +247,10 @@ struct BlockCompiler {
     /// rcx = extendOperand(x[m], option, shift); false for an option not compiled.
     private mutating func extendedOperand(_ m: UInt8, option: UInt8, shift: UInt8) -> Bool {
         switch option {
-        case 2: loadX(.rcx, m, wide: false)
-        case 3, 7: loadX(.rcx, m)
-        case 6: asm.loadSignExtended(.rcx, .rbx, Int32(m) &* 8, size: 2)
+        case 0, 1: asm.loadZeroExtended(.rcx, .rbx, Int32(m) &* 8, size: option)        // UXTB, UXTH
+        case 2: loadX(.rcx, m, wide: false)                                             // UXTW
+        case 3, 7: loadX(.rcx, m)                                                       // UXTX/LSL, SXTX
+        case 4, 5, 6: asm.loadSignExtended(.rcx, .rbx, Int32(m) &* 8, size: option - 4)  // SXTB, SXTH, SXTW
         default: return false
         }
         guard shift < 64 else { return false }
@@ -314,22 +320,42 @@ struct BlockCompiler {
         if imm != 0 { asm.alu(.add, .rsi, constant: imm, scratch: .rax) }
     }
 
-    /// rsi = the address of a single-register load or store: x[n] + imm, or x[n] + extend(x[m]) << imm.
-    private mutating func singleAddress(_ op: Op, registerOffset: Bool) -> Bool {
-        guard registerOffset else {
+    /// How a single-register load or store forms its address (`Op` codes ldrImm/ldrReg/ldrPre/ldrPost...).
+    enum Addressing { case offset, register, preIndex, postIndex }
+
+    /// rsi = the address of a single-register load or store: x[n] + imm (offset, pre-index), x[n] (post-index),
+    /// or x[n] + extend(x[m]) << imm.
+    private mutating func singleAddress(_ op: Op, _ mode: Addressing) -> Bool {
+        switch mode {
+        case .offset, .preIndex:
             baseAddress(op.n, op.imm)
-            return true
+        case .postIndex:
+            baseAddress(op.n, 0)
+        case .register:
+            guard extendedOperand(op.m, option: op.a, shift: UInt8(truncatingIfNeeded: op.imm)) else { return false }
+            loadX(.rsi, op.n)
+            asm.alu(.add, .rsi, .rcx)
         }
-        guard extendedOperand(op.m, option: op.a, shift: UInt8(truncatingIfNeeded: op.imm)) else { return false }
-        loadX(.rsi, op.n)
-        asm.alu(.add, .rsi, .rcx)
         return true
     }
 
-    private mutating func emitLoad(_ op: Op, registerOffset: Bool, slow: X86Assembler.Label) -> Emitted {
+    /// The base register's writeback of a pre- or post-indexed access (rsi = the address used).
+    private mutating func writeBack(_ op: Op, _ mode: Addressing) {
+        switch mode {
+        case .preIndex:
+            storeX(op.n, .rsi)
+        case .postIndex:
+            asm.alu(.add, .rsi, constant: op.imm, scratch: .rcx)
+            storeX(op.n, .rsi)
+        default:
+            break
+        }
+    }
+
+    private mutating func emitLoad(_ op: Op, _ mode: Addressing, slow: X86Assembler.Label) -> Emitted {
         let signed = op.f & OpFlags.signed != 0
         guard op.s <= 3, !(signed && op.s == 3) else { return .delegate }
-        guard singleAddress(op, registerOffset: registerOffset) else { return .delegate }
+        guard singleAddress(op, mode) else { return .delegate }
         translate(.read, length: 1 << UInt64(op.s), elementSize: op.s, slow: slow)
         if signed {
             asm.loadSignExtended(.rax, .rdx, 0, size: op.s)
@@ -337,16 +363,46 @@ struct BlockCompiler {
         } else {
             asm.loadZeroExtended(.rax, .rdx, 0, size: op.s)
         }
+        writeBack(op, mode)  // before the destination, as the interpreter writes them
         storeX(op.d, .rax)
         return .compiledWithSlowPath
     }
 
-    private mutating func emitStore(_ op: Op, registerOffset: Bool, slow: X86Assembler.Label) -> Emitted {
+    private mutating func emitStore(_ op: Op, _ mode: Addressing, slow: X86Assembler.Label) -> Emitted {
         guard op.s <= 3 else { return .delegate }
-        guard singleAddress(op, registerOffset: registerOffset) else { return .delegate }
+        guard singleAddress(op, mode) else { return .delegate }
         translate(.write, length: 1 << UInt64(op.s), elementSize: op.s, slow: slow)
         loadX(.rax, op.d)
         asm.storeSized(.rdx, 0, .rax, size: op.s)
+        writeBack(op, mode)
+        return .compiledWithSlowPath
+    }
+
+    /// LDR/STR of a SIMD&FP register (B, H, S, D or Q) with an immediate offset: a load zeroes the rest of the
+    /// register. A Q register is two 8-byte halves; the fast path needs all 16 bytes in one page.
+    private mutating func emitVector(_ op: Op, store: Bool, slow: X86Assembler.Label) -> Emitted {
+        guard op.s <= 4, op.d < 32 else { return .delegate }
+        baseAddress(op.n, op.imm)
+        translate(store ? .write : .read, length: 1 << UInt64(op.s), elementSize: op.s, slow: slow)
+        loadContext(.rcx, JITSlot.v)
+        let lo = Int32(op.d) &* 16, hi = lo &+ 8
+        if store {
+            asm.load(.rax, .rcx, lo)
+            asm.storeSized(.rdx, 0, .rax, size: min(op.s, 3))
+            if op.s == 4 {
+                asm.load(.rax, .rcx, hi)
+                asm.store(.rdx, 8, .rax)
+            }
+        } else {
+            asm.loadZeroExtended(.rax, .rdx, 0, size: min(op.s, 3))
+            if op.s == 4 {
+                asm.load(.rdx, .rdx, 8)
+            } else {
+                asm.mov(.rdx, immediate: 0)
+            }
+            asm.store(.rcx, lo, .rax)
+            asm.store(.rcx, hi, .rdx)
+        }
         return .compiledWithSlowPath
     }
 
@@ -481,6 +537,58 @@ struct BlockCompiler {
             asm.cmov(.below, .rax, .rdx)
             if !sf { asm.mov(.rax, .rax, wide: false) }
             storeX(op.d, .rax)
+        case .ccmp:
+            // Condition holds: the flags of x[n] - operand (CCMN: + operand); else the immediate NZCV.
+            let otherwise = asm.newLabel(), done = asm.newLabel()
+            testCondition(op.a)
+            asm.jump(.aboveOrEqual, otherwise)
+            loadX(.rax, op.n, wide: sf)
+            if op.f & OpFlags.alt != 0 {
+                asm.mov(.rcx, immediate: op.imm)
+            } else {
+                loadX(.rcx, op.m, wide: sf)
+            }
+            let add = op.f & OpFlags.invert != 0
+            asm.alu(add ? .add : .sub, .rax, .rcx, wide: sf)
+            storeArithmeticFlags(subtract: !add)
+            asm.jump(done)
+            asm.bind(otherwise)
+            asm.mov(.rax, immediate: UInt64(op.s & 15) << 28)
+            asm.store(.r12, JITSlot.offset(JITSlot.nzcv), .rax)
+            asm.bind(done)
+        case .udiv, .sdiv:
+            // A64 division never traps: by zero gives 0, and INT_MIN / -1 gives INT_MIN (x86 would fault on both).
+            let zero = asm.newLabel(), done = asm.newLabel(), divide = asm.newLabel()
+            loadX(.rcx, op.m, wide: sf)
+            loadX(.rax, op.n, wide: sf)
+            asm.test(.rcx, .rcx, wide: sf)
+            asm.jump(.equal, zero)
+            if op.code == .sdiv {
+                asm.alu(.cmp, .rcx, immediate: -1, wide: sf)
+                asm.jump(.notEqual, divide)
+                asm.neg(.rax, wide: sf)  // INT_MIN stays INT_MIN
+                asm.jump(done)
+                asm.bind(divide)
+                asm.signExtendAccumulator(wide: sf)
+                asm.divide(.rcx, signed: true, wide: sf)
+            } else {
+                asm.bind(divide)
+                asm.alu(.xor, .rdx, .rdx, wide: false)
+                asm.divide(.rcx, signed: false, wide: sf)
+            }
+            asm.jump(done)
+            asm.bind(zero)
+            asm.alu(.xor, .rax, .rax, wide: false)
+            asm.bind(done)
+            if !sf { asm.mov(.rax, .rax, wide: false) }
+            storeX(op.d, .rax)
+        case .crc32 where op.f & OpFlags.alt != 0 && Self.hostHasCRC32C && op.s <= 3:
+            // CRC32C: the host's CRC32 instruction computes the same (reflected polynomial 0x1EDC6F41, no inversion).
+            loadX(.rax, op.n, wide: false)
+            loadX(.rcx, op.m)
+            asm.crc32(.rax, .rcx, size: op.s)
+            asm.mov(.rax, .rax, wide: false)
+            storeX(op.d, .rax)
         case .madd, .msub:
             loadX(.rax, op.n)
             asm.load(.rcx, .rbx, Int32(op.m) &* 8)
@@ -538,13 +646,25 @@ struct BlockCompiler {
             return .branch
         // MARK: loads and stores
         case .ldr64, .ldr32, .ldrb, .ldrImm:
-            return emitLoad(op, registerOffset: false, slow: slow)
+            return emitLoad(op, .offset, slow: slow)
         case .ldr64Reg, .ldr32Reg, .ldrReg:
-            return emitLoad(op, registerOffset: true, slow: slow)
+            return emitLoad(op, .register, slow: slow)
+        case .ldrPre:
+            return emitLoad(op, .preIndex, slow: slow)
+        case .ldrPost:
+            return emitLoad(op, .postIndex, slow: slow)
         case .str64, .str32, .strImm:
-            return emitStore(op, registerOffset: false, slow: slow)
+            return emitStore(op, .offset, slow: slow)
         case .str64Reg, .str32Reg, .strReg:
-            return emitStore(op, registerOffset: true, slow: slow)
+            return emitStore(op, .register, slow: slow)
+        case .strPre:
+            return emitStore(op, .preIndex, slow: slow)
+        case .strPost:
+            return emitStore(op, .postIndex, slow: slow)
+        case .vldrImm:
+            return emitVector(op, store: false, slow: slow)
+        case .vstrImm:
+            return emitVector(op, store: true, slow: slow)
         case .ldp:
             return emitPair(op, store: false, slow: slow)
         case .stp:

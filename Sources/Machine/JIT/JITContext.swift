@@ -45,7 +45,9 @@ enum JITSlot {
     /// The executable address of the link slot of the exit a block just took (0: an exit that cannot be
     /// linked, such as an indirect branch), for the vCPU to link it to the next block.
     static let linkSlot: Int32 = 18
-    static let count = 19
+    /// The vector register file `CPUState.v` (two 8-byte halves per register).
+    static let v: Int32 = 19
+    static let count = 20
 
     static func offset(_ slot: Int32) -> Int32 { slot &* 8 }
 }

@@ -44,6 +44,7 @@ final class JITState {
         context.initialize(repeating: 0, count: JITSlot.count)
         func address(_ p: UnsafeRawPointer) -> UInt64 { UInt64(UInt(bitPattern: p)) }
         context[Int(JITSlot.x)] = address(vcpu.state.x)
+        context[Int(JITSlot.v)] = address(vcpu.state.v)
         context[Int(JITSlot.ram)] = address(vcpu.port.ram)
         context[Int(JITSlot.ramBase)] = vcpu.port.ramBase
         context[Int(JITSlot.pageBits)] = address(vcpu.memory.pageBits)

@@ -335,6 +335,28 @@ struct X86Assembler {
         modrmRegister(3, dst)
     }
 
+    /// rdx:rax (edx:eax) = sign extension of rax (CQO / CDQ), before a signed divide.
+    mutating func signExtendAccumulator(wide: Bool) {
+        rex(w: wide)
+        byte(0x99)
+    }
+
+    /// rax = rdx:rax / divisor (DIV or IDIV; the remainder goes to rdx).
+    mutating func divide(_ divisor: Register, signed: Bool, wide: Bool) {
+        rex(w: wide, b: divisor.high)
+        byte(0xf7)
+        modrmRegister(signed ? 7 : 6, divisor)
+    }
+
+    /// dst32 = CRC32C(dst32, the low 1 << size bytes of src) (SSE4.2 CRC32).
+    mutating func crc32(_ dst: Register, _ src: Register, size: UInt8) {
+        if size == 1 { byte(0x66) }
+        byte(0xf2)
+        rex(w: size == 3, r: dst.high, b: src.high, force: size == 0 && src.rawValue >= 4)
+        byte(0x0f); byte(0x38); byte(size == 0 ? 0xf0 : 0xf1)
+        modrmRegister(dst.rawValue, src)
+    }
+
     /// CF = bit `bit` of src.
     mutating func bitTest(_ src: Register, bit: UInt8) {
         rex(w: true, b: src.high)
