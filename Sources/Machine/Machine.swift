@@ -15,6 +15,9 @@ public struct MachineConfiguration: Sendable {
     public var virtioRNG = false
     /// How guest code runs: interpreted, or compiled to host code (`--engine`).
     public var engine: ExecutionEngine = .interpreter
+    /// Each vCPU's code buffer under the translator (virtual size; pages are used as code fills them). When it
+    /// is full the vCPU empties its translations and starts again.
+    public var jitCodeBytes = 32 << 20
     public static let maxCPUs = 8
 
     public init(cpus: Int = 1, ramSize: UInt64 = 128 << 20) {
@@ -142,7 +145,7 @@ public final class Machine: PowerController, @unchecked Sendable {
         for i in 0..<configuration.cpus { cpus.append(VCPU(index: i, memory: board.memory, clock: configuration.clock)) }
         for cpu in cpus { cpu.hostFences = configuration.cpus > 1 }
         if configuration.engine == .jit {
-            for cpu in cpus where !cpu.enableJIT() { throw MachineError.jitUnavailable }
+            for cpu in cpus where !cpu.enableJIT(codeCapacity: configuration.jitCodeBytes) { throw MachineError.jitUnavailable }
         }
         vcpus = cpus
         poweredOn = Array(repeating: false, count: cpus.count)
@@ -448,6 +451,7 @@ public final class Machine: PowerController, @unchecked Sendable {
             t.codeBytesCapacity &+= s.codeBytesCapacity
             t.bufferResets &+= s.bufferResets
             t.links &+= s.links
+            t.bufferFull &+= s.bufferFull
             t.delegatedByOperation.merge(s.delegatedByOperation) { $0 &+ $1 }
             total = t
         }

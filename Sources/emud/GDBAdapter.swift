@@ -376,7 +376,7 @@ enum MonitorCommands {
                 .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             return """
             translator: x86-64, \(machine.vcpus.count) code buffer(s)
-              code buffer: \(j.codeBytesUsed) of \(j.codeBytesCapacity) bytes used, \(j.bufferResets) reset(s)
+              code buffer: \(j.codeBytesUsed) of \(j.codeBytesCapacity) bytes used, \(j.bufferResets) reset(s), full \(j.bufferFull) time(s)
               blocks: \(j.blocksCompiled) compiled, \(j.blocksInterpreted) interpreted; exits linked: \(j.links)
               operations: \(j.operationsCompiled) compiled, \(j.operationsDelegated) handed to the interpreter
               most delegated: \(delegated.isEmpty ? "none" : delegated)

@@ -178,4 +178,34 @@ struct TranslatorDifferentialTests {
                      stats?.operationsCompiled ?? 0, stats?.operationsDelegated ?? 0))
         #expect((stats?.operationsCompiled ?? 0) > 0, "the translator compiled nothing")
     }
+
+    /// Runs a guest program in process and returns its console output, final state and the machine.
+    static func runGuest(_ name: String, configuration: MachineConfiguration) throws -> (String, MachineState?, Machine) {
+        let environment = try GuestTestEnvironment.require()
+        let image = try ELFLoader.load(path: environment.guests.appendingPathComponent(name).path)
+        let lock = NSLock()
+        var output: [UInt8] = []
+        let machine = try Machine(configuration: configuration, console: Console { bytes in
+            lock.lock(); output += bytes; lock.unlock()
+        })
+        try machine.load(image)
+        machine.start()
+        let state = machine.waitForFinish(timeout: 120)
+        lock.lock(); defer { lock.unlock() }
+        return (String(decoding: output, as: UTF8.self), state, machine)
+    }
+
+    @Test("a code buffer that fills up is emptied and filled again, and the program prints the same")
+    func fullCodeBufferStartsAgain() throws {
+        var configuration = MachineConfiguration(cpus: 1)
+        let (expected, expectedState, _) = try Self.runGuest("format-O2.elf", configuration: configuration)
+        configuration.engine = .jit
+        configuration.jitCodeBytes = 16 << 10
+        let (output, state, machine) = try Self.runGuest("format-O2.elf", configuration: configuration)
+        #expect(expectedState == .exited(0), "the reference run ended \(String(describing: expectedState))")
+        #expect(state == expectedState && output == expected, "with a 16 KiB code buffer: \(String(describing: state))\n\(output.suffix(400))")
+        let full = machine.jitStatistics?.bufferFull ?? 0
+        #expect(full > 0, "the 16 KiB buffer never filled: the test proves nothing")
+        print("translator with a 16 KiB code buffer: full \(full) times, \(machine.jitStatistics?.blocksCompiled ?? 0) blocks compiled")
+    }
 }

@@ -329,8 +329,15 @@ public final class VCPU {
                 } else {
                     execute(block, WithoutHooks.self)
                 }
-            case 1: execute(block, FoldedInline.self)
-            case 2: execute(block, WithHooks.self)
+            case 1, 2:
+                // Inline adds and stores, and exec callbacks, are compiled too (memory callbacks are not).
+                if let jitContext, let jitCode, !singleStep {
+                    executeCompiled(block, context: jitContext, code: jitCode)
+                } else if block.pointee.mode == 1 {
+                    execute(block, FoldedInline.self)
+                } else {
+                    execute(block, WithHooks.self)
+                }
             default: execute(block, WithMemoryHooks.self)
             }
             skipWatchpointAt = nil

@@ -68,9 +68,22 @@ struct BlockCompiler {
         return label
     }
 
-    /// The machine code for `count` operations of the block at `block` (guest address `pc`), or nil.
+    /// A plugin hook to compile before an instruction: an inline add or store to a scoreboard address already
+    /// resolved for the vCPU, or an exec callback (called through `jitHookHelper`).
+    struct Hook {
+        var instruction: Int
+        var store = false
+        var target: UInt64 = 0
+        var value: UInt64 = 0
+        var callback: UInt64 = 0
+        var userdata: UInt64 = 0
+    }
+
+    /// The machine code for `count` operations of the block at `block` (guest address `pc`), with `hooks` (in
+    /// instruction order) run before their instructions (or, with `fold`, when they are all inline adds, summed
+    /// on entry), or nil.
     mutating func compile(_ ops: UnsafePointer<Op>, count: Int, pc: UInt64,
-                          block: UnsafeMutablePointer<TranslationBlock>) -> Compiled? {
+                          block: UnsafeMutablePointer<TranslationBlock>, hooks: [Hook] = [], fold: Bool = false) -> Compiled? {
         asm.reset()
         exits.removeAll(keepingCapacity: true)
         let leftEarly = asm.newLabel(), epilogue = asm.newLabel()
@@ -81,7 +94,22 @@ struct BlockCompiler {
         asm.mov(.rax, immediate: UInt64(UInt(bitPattern: block)))
         asm.store(.r12, JITSlot.offset(JITSlot.block), .rax)
         var ending = Emitted.compiled
+        var nextHook = 0
+        if fold {
+            // Only inline adds: their sums per scoreboard word, once, on entry (a block that leaves early at
+            // instruction i takes back those of the instructions after i: `VCPU.jitStep`).
+            var sums: [(target: UInt64, value: UInt64)] = []
+            for h in hooks where !h.store && h.callback == 0 {
+                if let k = sums.firstIndex(where: { $0.target == h.target }) { sums[k].value &+= h.value } else { sums.append((h.target, h.value)) }
+            }
+            for sum in sums { emitHook(Hook(instruction: 0, target: sum.target, value: sum.value), pc: pc) }
+            nextHook = hooks.count
+        }
         for i in 0..<count {
+            while nextHook < hooks.count && hooks[nextHook].instruction <= i {
+                emitHook(hooks[nextHook], pc: pc &+ UInt64(i) &* 4)
+                nextHook += 1
+            }
             let op = ops[i]
             let resume = asm.newLabel()
             let slow = asm.newLabel()
@@ -172,6 +200,26 @@ struct BlockCompiler {
     /// ending the block), a direct call to the interpreter's code for it (`call`), or nothing (`delegate`: the
     /// caller emits a call to `jitStep`).
     enum Emitted { case compiled, compiledWithSlowPath, branch, indirectBranch, call, delegate }
+
+    /// A hook before an instruction: as the interpreter runs it (an exec callback sees this instruction's PC).
+    private mutating func emitHook(_ hook: Hook, pc: UInt64) {
+        if hook.callback != 0 {
+            asm.mov(.rdi, .r12)
+            asm.mov(.rsi, immediate: hook.callback)
+            asm.mov(.rdx, immediate: hook.userdata)
+            asm.mov(.rcx, immediate: pc)
+            asm.call(.r12, JITSlot.offset(JITSlot.hook))
+            return
+        }
+        asm.mov(.rax, immediate: hook.target)
+        asm.mov(.rcx, immediate: hook.value)
+        if hook.store {
+            asm.store(.rax, 0, .rcx)
+        } else {
+            asm.alu(.add, .rcx, .rax, 0)
+            asm.store(.rax, 0, .rcx)
+        }
+    }
 
     private mutating func emitStep(_ i: Int, _ leftEarly: X86Assembler.Label) {
         asm.mov(.rdi, .r12)

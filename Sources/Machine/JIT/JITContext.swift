@@ -47,7 +47,9 @@ enum JITSlot {
     static let linkSlot: Int32 = 18
     /// The vector register file `CPUState.v` (two 8-byte halves per register).
     static let v: Int32 = 19
-    static let count = 20
+    /// `jitHookHelper`: a plugin's exec callback.
+    static let hook: Int32 = 20
+    static let count = 21
 
     static func offset(_ slot: Int32) -> Int32 { slot &* 8 }
 }
@@ -85,5 +87,20 @@ let jitFPHelper: JITOperationFunction = { context, op in
         cpu.state.nzcv = UInt32(truncatingIfNeeded: context[Int(JITSlot.nzcv)])
         cpu.executeFP(op.assumingMemoryBound(to: Op.self).pointee)
         context[Int(JITSlot.nzcv)] = UInt64(cpu.state.nzcv)
+    }
+}
+
+/// Calls a plugin's exec callback before instruction `pc` runs, with the vCPU's state as the interpreter would
+/// show it (PC, NZCV, instruction count).
+typealias JITHookFunction = @convention(c) (UnsafeMutablePointer<UInt64>, UnsafeRawPointer, UnsafeMutableRawPointer?, UInt64) -> Void
+
+let jitHookHelper: JITHookFunction = { context, callback, userdata, pc in
+    guard let raw = UnsafeMutableRawPointer(bitPattern: UInt(context[Int(JITSlot.vcpu)])) else { return }
+    Unmanaged<VCPU>.fromOpaque(raw)._withUnsafeGuaranteedRef { cpu in
+        cpu.state.nzcv = UInt32(truncatingIfNeeded: context[Int(JITSlot.nzcv)])
+        cpu.instructionsExecuted &+= context[Int(JITSlot.executed)]
+        context[Int(JITSlot.executed)] = 0
+        cpu.state.pc = pc
+        unsafeBitCast(callback, to: ExecCallback.self)(UInt32(truncatingIfNeeded: cpu.index), userdata)
     }
 }

@@ -15,6 +15,8 @@ public struct JITStatistics: Sendable {
     public var codeBytesUsed: Int = 0
     public var codeBytesCapacity: Int = 0
     public var bufferResets: UInt64 = 0
+    /// Times the code buffer was found full (the vCPU then empties its translations).
+    public var bufferFull: UInt64 = 0
     /// Exits linked directly to the next block's code.
     public var links: UInt64 = 0
     /// Operations (translated, not executed) handed to the interpreter, by operation name.
@@ -24,7 +26,6 @@ public struct JITStatistics: Sendable {
 /// One vCPU's translator: its context, code buffer and compiler. Used only on the vCPU's thread (or while it is
 /// parked, for statistics).
 final class JITState {
-    static let codeCapacity = 32 << 20
     let context: UnsafeMutablePointer<UInt64>
     let code: CodeBuffer
     var compiler = BlockCompiler()
@@ -36,9 +37,9 @@ final class JITState {
     var linked: [(slot: UnsafeMutableRawPointer, fallback: UInt64)] = []
     var linkedGeneration: UInt64 = 0
 
-    init?(vcpu: VCPU) {
+    init?(vcpu: VCPU, codeCapacity: Int) {
         #if arch(x86_64)
-        guard BlockCompiler.layoutMatches, let code = CodeBuffer(capacity: Self.codeCapacity) else { return nil }
+        guard BlockCompiler.layoutMatches, let code = CodeBuffer(capacity: codeCapacity) else { return nil }
         self.code = code
         context = .allocate(capacity: JITSlot.count)
         context.initialize(repeating: 0, count: JITSlot.count)
@@ -52,8 +53,9 @@ final class JITState {
         context[Int(JITSlot.step)] = address(unsafeBitCast(jitStepHelper, to: UnsafeRawPointer.self))
         context[Int(JITSlot.simd)] = address(unsafeBitCast(jitSIMDHelper, to: UnsafeRawPointer.self))
         context[Int(JITSlot.fp)] = address(unsafeBitCast(jitFPHelper, to: UnsafeRawPointer.self))
+        context[Int(JITSlot.hook)] = address(unsafeBitCast(jitHookHelper, to: UnsafeRawPointer.self))
         context[Int(JITSlot.attention)] = address(vcpu.attentionStorage)
-        statistics.codeBytesCapacity = Self.codeCapacity
+        statistics.codeBytesCapacity = codeCapacity
         #else
         return nil
         #endif
@@ -62,15 +64,36 @@ final class JITState {
     deinit { context.deallocate() }
 
     /// Compiles a block; its entry offset, or -2 when it is to be interpreted.
-    func compile(_ block: UnsafeMutablePointer<TranslationBlock>, ops: UnsafeMutablePointer<Op>) -> Int32 {
+    func compile(_ block: UnsafeMutablePointer<TranslationBlock>, cache: TranslationCache, cpu: Int) -> Int32 {
         let before = (compiler.compiledOps, compiler.delegatedOps)
-        guard let compiled = compiler.compile(ops + Int(block.pointee.start), count: Int(block.pointee.count),
-                                              pc: block.pointee.pc, block: block) else {
+        // The block's instrumentation, with each scoreboard address resolved for this vCPU.
+        var hooks: [BlockCompiler.Hook] = []
+        let first = Int(block.pointee.hookStart)
+        for k in first..<first + Int(block.pointee.hookCount) {
+            let h = cache.hooks[k]
+            switch h.kind {
+            case .inlineAdd, .inlineStore:
+                guard let target = h.target else { continue }
+                hooks.append(.init(instruction: Int(h.instruction), store: h.kind == .inlineStore,
+                                   target: UInt64(UInt(bitPattern: target + cpu &* h.stride)), value: h.value))
+            case .execute:
+                guard let callback = h.callback else { continue }
+                hooks.append(.init(instruction: Int(h.instruction), callback: UInt64(UInt(bitPattern: callback)),
+                                   userdata: UInt64(UInt(bitPattern: h.userdata))))
+            case .memory:
+                statistics.blocksInterpreted &+= 1
+                return -2
+            }
+        }
+        guard let compiled = compiler.compile(cache.ops + Int(block.pointee.start), count: Int(block.pointee.count),
+                                              pc: block.pointee.pc, block: block, hooks: hooks,
+                                              fold: block.pointee.mode == 1) else {
             statistics.blocksInterpreted &+= 1
             return -2
         }
         guard let offset = code.append(compiled), let entry = Int32(exactly: offset) else {
             needsFlush = true
+            statistics.bufferFull &+= 1
             statistics.blocksInterpreted &+= 1
             return -2
         }
@@ -109,9 +132,9 @@ final class JITState {
 
 extension VCPU {
     /// Turns the translator on for this vCPU (before it runs). False when this host cannot run it.
-    func enableJIT() -> Bool {
+    func enableJIT(codeCapacity: Int = 32 << 20) -> Bool {
         guard jit == nil else { return true }
-        guard let state = JITState(vcpu: self) else { return false }
+        guard let state = JITState(vcpu: self, codeCapacity: codeCapacity) else { return false }
         jit = state
         jitContext = state.context
         jitCode = state.code.executable
@@ -146,7 +169,13 @@ extension VCPU {
                 entry = compileBlock(block)
                 block.pointee.native = entry
             }
-            if entry < 0 { return execute(block, WithoutHooks.self) }
+            if entry < 0 {
+                switch block.pointee.mode {
+                case 0: return execute(block, WithoutHooks.self)
+                case 1: return execute(block, FoldedInline.self)
+                default: return execute(block, WithHooks.self)
+                }
+            }
             context[Int(JITSlot.nzcv)] = UInt64(state.nzcv)
             context[Int(JITSlot.budget)] = UInt64(bitPattern: Int64(timerPollCountdown))
             context[Int(JITSlot.chainBlocked)] = 0
@@ -163,10 +192,21 @@ extension VCPU {
             let nextPC = context[Int(JITSlot.nextPC)]
             state.pc = nextPC
             lastBlock = Int32(last - cache.blocks)
-            guard let next = chainedBlock(after: last, nextPC: nextPC, mode: 0) else { return }
+            guard let next = chainedBlock(after: last, nextPC: nextPC, mode: last.pointee.mode) else { return }
             let slot = context[Int(JITSlot.linkSlot)]
             if slot != 0 && next.pointee.native >= 0 { linkExit(slot: slot, to: next.pointee.native) }
             block = next
+        }
+    }
+
+    /// A block whose inline adds were applied on entry left at instruction `i`: the adds of the instructions
+    /// after it did not happen (the interpreter's `applyFoldedInline(through: i)` is the same count).
+    @inline(never) func takeBackFoldedInline(_ block: UnsafeMutablePointer<TranslationBlock>, after i: Int) {
+        let start = Int(block.pointee.hookStart)
+        for k in start..<start + Int(block.pointee.hookCount) where cache.hooks[k].instruction > Int32(i) && cache.hooks[k].kind == .inlineAdd {
+            if let target = cache.hooks[k].target {
+                (target + index &* cache.hooks[k].stride).assumingMemoryBound(to: UInt64.self).pointee &-= cache.hooks[k].value
+            }
         }
     }
 
@@ -182,7 +222,7 @@ extension VCPU {
 
     /// Compiles a block on its first run (out of line: the run loop stays small).
     @inline(never) func compileBlock(_ block: UnsafeMutablePointer<TranslationBlock>) -> Int32 {
-        jit?.compile(block, ops: cache.ops) ?? -2
+        jit?.compile(block, cache: cache, cpu: index) ?? -2
     }
 
     /// Operation `i` of the running compiled block, through the interpreter (`jitStepHelper`).
@@ -196,6 +236,7 @@ extension VCPU {
         context[Int(JITSlot.executed)] = 0
         var nextPC = context[Int(JITSlot.nextPC)]
         let ok = interpret(cache.ops[Int(block.pointee.start) + i], block, i, state.x, &nextPC, WithoutHooks.self)
+        if !ok && block.pointee.mode == 1 { takeBackFoldedInline(block, after: i) }
         context[Int(JITSlot.nextPC)] = nextPC
         context[Int(JITSlot.nzcv)] = UInt64(state.nzcv)
         if irqCheckNeeded { context[Int(JITSlot.chainBlocked)] = 1 }
