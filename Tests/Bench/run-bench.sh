@@ -61,6 +61,18 @@ run_timed() {
     awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f\n", e - s }'
 }
 
+# check_output WHAT: counts a mismatch (and shows it) when the last emud run printed something other than QEMU.
+check_output() {
+    if ! cmp -s "$work/emud.out" "$work/qemu.all"; then
+        echo "run-bench: $1 differs from QEMU's:" >&2
+        diff "$work/qemu.all" "$work/emud.out" | head -n 6 >&2 || true
+        mismatches=$((mismatches + 1))
+    fi
+}
+
+# run_mips: the last emud_run's speed in MIPS (instructions over emud's own best execution time).
+run_mips() { awk -v n="$instructions" -v s="$best_seconds" 'BEGIN { printf "%.1f\n", (s > 0 ? n / s / 1e6 : 0) }'; }
+
 # fastest TIMES...: the smallest number.
 fastest() { printf '%s\n' "$@" | sort -g | head -n 1; }
 
@@ -114,12 +126,8 @@ for name in "${WORKLOADS[@]}" "${FLOAT_WORKLOADS[@]}"; do
         mmu_elf=$EMUD_GUESTS/bench-$name-mmu.elf
         [[ -f $mmu_elf ]] || die "$mmu_elf is missing; run \`make bench\`, which builds it"
         emud_run "$mmu_elf"
-        if ! cmp -s "$work/emud.out" "$work/qemu.all"; then
-            echo "run-bench: emud's output for $name with the MMU on differs from QEMU's:" >&2
-            diff "$work/qemu.all" "$work/emud.out" | head -n 6 >&2 || true
-            mismatches=$((mismatches + 1))
-        fi
-        mmu_mips=$(awk -v n="$instructions" -v s="$best_seconds" 'BEGIN { printf "%.1f\n", (s > 0 ? n / s / 1e6 : 0) }')
+        check_output "emud's output for $name with the MMU on"
+        mmu_mips=$(run_mips)
         mmu_mips_list+=("$mmu_mips")
     fi
 
@@ -127,32 +135,20 @@ for name in "${WORKLOADS[@]}" "${FLOAT_WORKLOADS[@]}"; do
     jit_mmu_mips=-
     if ((!is_float)); then
         emud_run "$mmu_elf" --engine jit
-        if ! cmp -s "$work/emud.out" "$work/qemu.all"; then
-            echo "run-bench: emud --engine jit's output for $name with the MMU on differs from QEMU's:" >&2
-            diff "$work/qemu.all" "$work/emud.out" | head -n 6 >&2 || true
-            mismatches=$((mismatches + 1))
-        fi
-        jit_mmu_mips=$(awk -v n="$instructions" -v s="$best_seconds" 'BEGIN { printf "%.1f\n", (s > 0 ? n / s / 1e6 : 0) }')
+        check_output "emud --engine jit's output for $name with the MMU on"
+        jit_mmu_mips=$(run_mips)
     fi
     emud_run "$elf" --engine jit
-    if ! cmp -s "$work/emud.out" "$work/qemu.all"; then
-        echo "run-bench: emud --engine jit's output for $name differs from QEMU's:" >&2
-        diff "$work/qemu.all" "$work/emud.out" | head -n 6 >&2 || true
-        mismatches=$((mismatches + 1))
-    fi
-    jit_mips=$(awk -v n="$instructions" -v s="$best_seconds" 'BEGIN { printf "%.1f\n", (s > 0 ? n / s / 1e6 : 0) }')
+    check_output "emud --engine jit's output for $name"
+    jit_mips=$(run_mips)
     jit_time=$emud_time
     jit_ratio=$(awk -v et="$jit_time" -v qt="$qemu_time" 'BEGIN { printf "%.3f\n", (qt > 0 ? et / qt : 0) }')
     jit_mips_list+=("$jit_mips")
     ((is_float)) || jit_ratio_list+=("$jit_ratio")
 
     emud_run "$elf"
-    if ! cmp -s "$work/emud.out" "$work/qemu.all"; then
-        echo "run-bench: emud's output for $name differs from QEMU's:" >&2
-        diff "$work/qemu.all" "$work/emud.out" | head -n 6 >&2 || true
-        mismatches=$((mismatches + 1))
-    fi
-    mips=$(awk -v n="$instructions" -v s="$best_seconds" 'BEGIN { printf "%.1f\n", (s > 0 ? n / s / 1e6 : 0) }')
+    check_output "emud's output for $name"
+    mips=$(run_mips)
     if ((is_float)); then float_mips_list+=("$mips"); else mips_list+=("$mips"); fi
     awk -v name="$name" -v n="$instructions" -v mips="$mips" -v et="$emud_time" -v qt="$qemu_time" -v mm="$mmu_mips" \
         -v jm="$jit_mips" -v jt="$jit_time" -v jmm="$jit_mmu_mips" \

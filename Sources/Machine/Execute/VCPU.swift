@@ -130,6 +130,8 @@ public final class VCPU {
     /// retain and release it on every block).
     var jitContext: UnsafeMutablePointer<UInt64>? = nil
     var jitCode: UnsafeMutableRawPointer? = nil
+    /// The cache's `unlinkGeneration` when the translator last restored its patched link slots.
+    var jitLinkedGeneration: UInt64 = 0
 
     /// Broadcasts an inner-shareable TLB invalidation to every vCPU of the machine (set by `Machine`).
     var invalidateAllTLBs: (() -> Void)?

@@ -40,13 +40,14 @@ final class CodeBuffer {
     }
 
     /// Points a link slot (given by its executable address, as translated code reports it) at `target`; returns
-    /// the slot's writable address, or nil if the address is not a slot of this buffer.
-    func link(slot: UInt64, to target: UnsafeRawPointer) -> UnsafeMutableRawPointer? {
+    /// the slot's writable address and what it held, or nil if the address is not a slot of this buffer.
+    func link(slot: UInt64, to target: UnsafeRawPointer) -> (UnsafeMutableRawPointer, UInt64)? {
         let offset = slot &- UInt64(UInt(bitPattern: executable))
         guard offset < UInt64(used), offset & 7 == 0 else { return nil }
         let writableSlot = writable + Int(offset)
+        let previous = writableSlot.load(as: UInt64.self)
         writableSlot.storeBytes(of: UInt64(UInt(bitPattern: target)), as: UInt64.self)
-        return writableSlot
+        return (writableSlot, previous)
     }
 
     func reset() { used = 0 }

@@ -35,7 +35,6 @@ final class JITState {
     /// Link slots patched to jump to another block, with the fallback each held (restored when the cache's
     /// chain links are forgotten: a block was invalidated or dropped).
     var linked: [(slot: UnsafeMutableRawPointer, fallback: UInt64)] = []
-    var linkedGeneration: UInt64 = 0
 
     init?(vcpu: VCPU, codeCapacity: Int) {
         #if arch(x86_64)
@@ -106,12 +105,9 @@ final class JITState {
 
     /// Links the exit whose slot translated code reported to the block compiled at `entry`.
     func link(slot: UInt64, toEntry entry: Int32) {
-        guard entry >= 0 else { return }
-        let target = code.executable + Int(entry) + BlockCompiler.prologueSize
-        let offset = slot &- UInt64(UInt(bitPattern: code.executable))
-        guard offset < UInt64(code.used) else { return }
-        let previous = (code.executable + Int(offset)).load(as: UInt64.self)
-        if let writable = code.link(slot: slot, to: target) { linked.append((writable, previous)) }
+        guard entry >= 0, let (writable, previous) = code.link(slot: slot, to: code.executable + Int(entry) + BlockCompiler.prologueSize)
+        else { return }
+        linked.append((writable, previous))
         statistics.links &+= 1
     }
 
@@ -163,7 +159,7 @@ extension VCPU {
         var block = first
         while true {
             lastBlock = -1
-            if cache.unlinkGeneration != jit?.linkedGeneration { forgetLinks() }
+            if cache.unlinkGeneration != jitLinkedGeneration { forgetLinks() }
             var entry = block.pointee.native
             if entry == -1 {
                 entry = compileBlock(block)
@@ -213,7 +209,7 @@ extension VCPU {
     @inline(never) func forgetLinks() {
         guard let jit else { return }
         jit.unlinkAll()
-        jit.linkedGeneration = cache.unlinkGeneration
+        jitLinkedGeneration = cache.unlinkGeneration
     }
 
     @inline(never) func linkExit(slot: UInt64, to entry: Int32) {
