@@ -9,7 +9,7 @@ import CCodeMemory
 /// misses calls the same helper for the whole operation, which then faults, logs, or writes code exactly as the
 /// interpreter does.
 ///
-/// Compiled natively: moves and immediates, add/sub (register, shifted, immediate, with flags), logical
+/// Compiled natively (SIMD&FP in BlockCompiler+SIMD.swift): moves and immediates, add/sub (register, shifted, immediate, with flags), logical
 /// operations, shifts by immediate, bitfield extracts, conditional selects, multiply-add, every branch, and the
 /// plain loads and stores (LDR/STR of 1-8 bytes with immediate or register offset, LDP/STP of 4 and 8 bytes) with
 /// the memory port's flat path and TLB hit inline. Everything else is delegated.
@@ -49,6 +49,7 @@ struct BlockCompiler {
         asm.push(.rbx); asm.push(.r12); asm.push(.r13)
         asm.mov(.r12, .rdi)
         asm.load(.rbx, .r12, JITSlot.offset(JITSlot.x))
+        asm.load(.r13, .r12, JITSlot.offset(JITSlot.v))
     }
 
     /// The size of the prologue: a linked exit jumps to the block's entry plus this.
@@ -231,13 +232,13 @@ struct BlockCompiler {
 
     // MARK: register file and context
 
-    private mutating func loadX(_ r: R, _ slot: UInt8, wide: Bool = true) {
+    mutating func loadX(_ r: R, _ slot: UInt8, wide: Bool = true) {
         asm.load(r, .rbx, Int32(slot) &* 8, wide: wide)
     }
-    private mutating func storeX(_ slot: UInt8, _ r: R) {
+    mutating func storeX(_ slot: UInt8, _ r: R) {
         asm.store(.rbx, Int32(slot) &* 8, r)
     }
-    private mutating func loadContext(_ r: R, _ slot: Int32) {
+    mutating func loadContext(_ r: R, _ slot: Int32) {
         asm.load(r, .r12, JITSlot.offset(slot))
     }
 
@@ -313,7 +314,7 @@ struct BlockCompiler {
     /// rdx = the host address of `length` bytes at the guest address in rsi, elements of 1 << `elementSize` bytes,
     /// through the flat path or the TLB; jumps to `slow` when neither applies (or, for a write, when the RAM
     /// there holds code or reservations). Clobbers rax, rcx.
-    private mutating func translate(_ access: Access, length: UInt64, elementSize: UInt8, slow: X86Assembler.Label) {
+    mutating func translate(_ access: Access, length: UInt64, elementSize: UInt8, slow: X86Assembler.Label) {
         let tlb = asm.newLabel(), hit = asm.newLabel()
         // Flat path: the RAM offset below flatLimit (which leaves room for 8 bytes; a 16-byte pair checks its
         // second half too).
@@ -363,7 +364,7 @@ struct BlockCompiler {
     }
 
     /// rsi = x[n] + imm.
-    private mutating func baseAddress(_ n: UInt8, _ imm: UInt64) {
+    mutating func baseAddress(_ n: UInt8, _ imm: UInt64) {
         loadX(.rsi, n)
         if imm != 0 { asm.alu(.add, .rsi, constant: imm, scratch: .rax) }
     }
@@ -373,7 +374,7 @@ struct BlockCompiler {
 
     /// rsi = the address of a single-register load or store: x[n] + imm (offset, pre-index), x[n] (post-index),
     /// or x[n] + extend(x[m]) << imm.
-    private mutating func singleAddress(_ op: Op, _ mode: Addressing) -> Bool {
+    mutating func singleAddress(_ op: Op, _ mode: Addressing) -> Bool {
         switch mode {
         case .offset, .preIndex:
             baseAddress(op.n, op.imm)
@@ -388,7 +389,7 @@ struct BlockCompiler {
     }
 
     /// The base register's writeback of a pre- or post-indexed access (rsi = the address used).
-    private mutating func writeBack(_ op: Op, _ mode: Addressing) {
+    mutating func writeBack(_ op: Op, _ mode: Addressing) {
         switch mode {
         case .preIndex:
             storeX(op.n, .rsi)
@@ -397,6 +398,17 @@ struct BlockCompiler {
             storeX(op.n, .rsi)
         default:
             break
+        }
+    }
+
+    /// The base register's writeback of an LDP/STP (either kind) with `a` = 1 pre-index, 2 post-index (rsi = the
+    /// address used).
+    mutating func pairWriteBack(_ op: Op) {
+        if op.a == 1 {
+            storeX(op.n, .rsi)
+        } else if op.a == 2 {
+            asm.alu(.add, .rsi, constant: op.imm, scratch: .rax)
+            storeX(op.n, .rsi)
         }
     }
 
@@ -426,34 +438,6 @@ struct BlockCompiler {
         return .compiledWithSlowPath
     }
 
-    /// LDR/STR of a SIMD&FP register (B, H, S, D or Q) with an immediate offset: a load zeroes the rest of the
-    /// register. A Q register is two 8-byte halves; the fast path needs all 16 bytes in one page.
-    private mutating func emitVector(_ op: Op, store: Bool, slow: X86Assembler.Label) -> Emitted {
-        guard op.s <= 4, op.d < 32 else { return .delegate }
-        baseAddress(op.n, op.imm)
-        translate(store ? .write : .read, length: 1 << UInt64(op.s), elementSize: op.s, slow: slow)
-        loadContext(.rcx, JITSlot.v)
-        let lo = Int32(op.d) &* 16, hi = lo &+ 8
-        if store {
-            asm.load(.rax, .rcx, lo)
-            asm.storeSized(.rdx, 0, .rax, size: min(op.s, 3))
-            if op.s == 4 {
-                asm.load(.rax, .rcx, hi)
-                asm.store(.rdx, 8, .rax)
-            }
-        } else {
-            asm.loadZeroExtended(.rax, .rdx, 0, size: min(op.s, 3))
-            if op.s == 4 {
-                asm.load(.rdx, .rdx, 8)
-            } else {
-                asm.mov(.rdx, immediate: 0)
-            }
-            asm.store(.rcx, lo, .rax)
-            asm.store(.rcx, hi, .rdx)
-        }
-        return .compiledWithSlowPath
-    }
-
     /// LDP/STP of two 4- or 8-byte registers (not LDPSW), offset, pre- or post-index.
     private mutating func emitPair(_ op: Op, store: Bool, slow: X86Assembler.Label) -> Emitted {
         guard op.s == 2 || op.s == 3, op.f & OpFlags.signed == 0, op.a <= 2 else { return .delegate }
@@ -471,12 +455,7 @@ struct BlockCompiler {
             storeX(op.d, .rax)
             storeX(op.m, .rcx)
         }
-        if op.a == 1 {
-            storeX(op.n, .rsi)
-        } else if op.a == 2 {
-            asm.alu(.add, .rsi, constant: op.imm, scratch: .rax)
-            storeX(op.n, .rsi)
-        }
+        pairWriteBack(op)
         return .compiledWithSlowPath
     }
 
@@ -709,10 +688,10 @@ struct BlockCompiler {
             return emitStore(op, .preIndex, slow: slow)
         case .strPost:
             return emitStore(op, .postIndex, slow: slow)
-        case .vldrImm:
-            return emitVector(op, store: false, slow: slow)
-        case .vstrImm:
-            return emitVector(op, store: true, slow: slow)
+        case .vldrImm, .vldrPre, .vldrPost, .vldrReg, .vstrImm, .vstrPre, .vstrPost, .vstrReg:
+            return emitVector(op, slow: slow)
+        case .vldp, .vstp:
+            return emitVectorPair(op, slow: slow)
         case .ldp:
             return emitPair(op, store: false, slow: slow)
         case .stp:
@@ -720,6 +699,7 @@ struct BlockCompiler {
         case .nop:
             guard op.s == 0 else { return .delegate }
         case .simd, .fmovToGeneral, .fmovFromGeneral, .fp:
+            if op.code != .fp && emitSIMD(op) { return .compiled }
             // The interpreter's own SIMD&FP code, called directly: these never leave the block.
             asm.mov(.rdi, .r12)
             asm.mov(.rsi, immediate: UInt64(UInt(bitPattern: address)))

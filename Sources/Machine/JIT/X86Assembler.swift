@@ -434,5 +434,32 @@ struct X86Assembler {
         byte(0x58 | r.low)
     }
 
+
+    // MARK: SSE2 (xmm0-xmm7 only: no REX.R)
+
+    /// xmm`dst` = the 16 bytes at [base + disp] (MOVDQU: no alignment needed).
+    mutating func loadXMM(_ dst: UInt8, _ base: Register, _ disp: Int32) {
+        byte(0xf3); rex(w: false, b: base.high); byte(0x0f); byte(0x6f)
+        modrmMemory(dst & 7, base, disp)
+    }
+
+    /// xmm`dst` = the 8 bytes at [base + disp], upper half zero (MOVQ).
+    mutating func loadXMM64(_ dst: UInt8, _ base: Register, _ disp: Int32) {
+        byte(0xf3); rex(w: false, b: base.high); byte(0x0f); byte(0x7e)
+        modrmMemory(dst & 7, base, disp)
+    }
+
+    /// [base + disp] = the 16 bytes of xmm`src` (MOVDQU).
+    mutating func storeXMM(_ base: Register, _ disp: Int32, _ src: UInt8) {
+        byte(0xf3); rex(w: false, b: base.high); byte(0x0f); byte(0x7f)
+        modrmMemory(src & 7, base, disp)
+    }
+
+    /// A packed-integer operation xmm`dst` = xmm`dst` OP xmm`src`: 66 0F `opcode` /r (PADDB FC ... PSUBQ FB).
+    mutating func packed(_ opcode: UInt8, _ dst: UInt8, _ src: UInt8) {
+        byte(0x66); byte(0x0f); byte(opcode)
+        byte(0xc0 | ((dst & 7) << 3) | (src & 7))
+    }
+
     mutating func ret() { byte(0xc3) }
 }
