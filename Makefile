@@ -71,16 +71,18 @@ pyenv: deps
 linux: deps
 	@Tests/Linux/fetch.sh $(CURDIR)/$(BUILD)/linux
 
-JIT_SUITES = GDBTests|RealGDB|DifferentialFuzzTests|PluginIntegrationTests|DeterministicClockTests|ExclusiveMonitorTests|MemoryOrderingTests|VirtioTests|BootTests|SemihostingTests
+# The suites that drive whole machines (in the daemon or in process), for the second pass of `make test`.
+ENGINE_SUITES = GDBTests|RealGDB|DifferentialFuzzTests|PluginIntegrationTests|DeterministicClockTests|ExclusiveMonitorTests|MemoryOrderingTests|VirtioTests|BootTests|SemihostingTests|PluginsTests|DebugSeamTests|ExclusiveSectionTests
 
 test: release guests plugins pyenv linux
 	$(SWIFT) build --build-tests
 	@# One test at a time: several suites block threads while guests run, and Swift concurrency has only as
 	@# many threads as cores here; running them side by side starved the NIO-based tests.
-	$(SWIFT) test --skip-build --no-parallel
-	@# The suites that drive whole machines again with the translator as every machine's engine (the guest
-	@# programs and SMP programs already run under both engines, each against QEMU).
-	EMUD_ENGINE=jit $(SWIFT) test --skip-build --no-parallel --filter '$(JIT_SUITES)'
+	@# First pass: everything on the default engine (the translator on x86-64 hosts, else the interpreter).
+	env -u EMUD_ENGINE $(SWIFT) test --skip-build --no-parallel
+	@# Second pass: the suites that drive whole machines again with the interpreter, the reference engine, as
+	@# every machine's engine (the guest and SMP programs already run under both engines, each against QEMU).
+	EMUD_ENGINE=interp $(SWIFT) test --skip-build --no-parallel --filter '$(ENGINE_SUITES)'
 	@$(MAKE) --no-print-directory fuzz-ci
 
 FUZZ_SECONDS ?= 60

@@ -13,8 +13,9 @@ public struct MachineConfiguration: Sendable {
     public var drives: [DriveConfiguration] = []
     /// A virtio-rng device after the drives (QEMU's `-device virtio-rng-device`; `virt` has none by default).
     public var virtioRNG = false
-    /// How guest code runs: interpreted, or compiled to host code (`--engine`).
-    public var engine: ExecutionEngine = .interpreter
+    /// How guest code runs: interpreted, or compiled to host code (`--engine`); `ExecutionEngine.default` says
+    /// which when nothing chooses (the translator on x86-64).
+    public var engine: ExecutionEngine = .default
     /// Each vCPU's code buffer under the translator (virtual size; pages are used as code fills them). When it
     /// is full the vCPU empties its translations and starts again.
     public var jitCodeBytes = 32 << 20

@@ -27,7 +27,7 @@ struct MachineOptions: ParsableArguments {
     @Option(help: "Firmware for the first flash bank at address 0 (QEMU's -bios).")
     var bios: String?
 
-    @Option(help: ArgumentHelp("How guest code runs: interp (the interpreter, the reference) or jit (blocks compiled to x86-64 host code). Default: $EMUD_ENGINE, else interp.", valueName: "engine"))
+    @Option(help: ArgumentHelp("How guest code runs: interp (the interpreter, the reference) or jit (blocks compiled to x86-64 host code). Default: $EMUD_ENGINE, else jit on x86-64 hosts (interp elsewhere).", valueName: "engine"))
     var engine: String?
 
     /// The machine description these flags make, with `image` (the positional ELF) if given.

@@ -607,12 +607,15 @@ struct DaemonTests {
         let tail = try await client.returnValue("console-read", ["machine": "sieve", "from": 9])["data"].string
         #expect(tail == String(decoding: Array(expected.utf8).dropFirst(9), as: UTF8.self))
 
-        // The same program through the translator (machine-create's "engine"): the same console.
-        let compiled = try await client.returnValue("machine-create", ["id": "sieve-jit", "image": elf, "memory": "256M", "engine": "jit"])
-        #expect(compiled["engine"].string == "jit", "\(compiled)")
-        let compiledWait = try await client.returnValue("machine-wait", ["machine": "sieve-jit", "timeout": 60], timeout: 90)
-        #expect(compiledWait["state"].string == "exited" && compiledWait["exit_code"].int == 0, "\(compiledWait)")
-        #expect(try await client.returnValue("console-read", ["machine": "sieve-jit"])["data"].string == expected)
+        // The same program under each engine by name (machine-create's "engine"): the same console.
+        for engine in ["jit", "interp"] {
+            let id = "sieve-\(engine)"
+            let created = try await client.returnValue("machine-create", ["id": id, "image": elf, "memory": "256M", "engine": engine])
+            #expect(created["engine"].string == engine, "\(created)")
+            let finished = try await client.returnValue("machine-wait", ["machine": id, "timeout": 60], timeout: 90)
+            #expect(finished["state"].string == "exited" && finished["exit_code"].int == 0, "\(finished)")
+            #expect(try await client.returnValue("console-read", ["machine": id])["data"].string == expected, "\(engine)")
+        }
 
         // A machine with a non-zero exit code reports it.
         _ = try await client.returnValue("machine-create", ["id": "three", "image": bed.guest("exitcode-O0.elf")])
@@ -623,7 +626,7 @@ struct DaemonTests {
         let timedOut = try await client.returnValue("machine-wait", ["machine": "forever", "timeout": 1])
         #expect(timedOut["timed_out"].bool == true && timedOut["state"].string == "running", "\(timedOut)")
         let listed = try await client.returnValue("query-machines").array?.compactMap { $0["id"].string } ?? []
-        #expect(listed == ["sieve", "sieve-jit", "three", "forever"])
+        #expect(listed == ["sieve", "sieve-jit", "sieve-interp", "three", "forever"])
     }
 
     @Test func pluginLoadQueryAndUnloadWithTheirEvents() async throws {

@@ -1,9 +1,30 @@
+import Foundation
 /// How a machine runs guest code.
 public enum ExecutionEngine: String, Sendable, CaseIterable {
     /// The interpreter: the reference engine, on every host.
     case interpreter = "interp"
     /// Blocks compiled to x86-64 host code (`BlockCompiler`); x86-64 hosts only.
     case jit
+
+    /// Whether this host can run the translator: x86-64, the memory-port layout the generated code assumes, and
+    /// code memory it can map (checked once, with a one-page buffer).
+    public static let translatorAvailable: Bool = {
+        #if arch(x86_64)
+        return BlockCompiler.layoutMatches && CodeBuffer(capacity: 4096) != nil
+        #else
+        return false
+        #endif
+    }()
+
+    /// The engine of a machine that names none: the environment's EMUD_ENGINE ("interp" or "jit") when it is
+    /// set to one of them (so a whole test suite can run under either), else the translator where this host can
+    /// run it, else the interpreter.
+    public static var `default`: ExecutionEngine {
+        if let chosen = ProcessInfo.processInfo.environment["EMUD_ENGINE"].flatMap(ExecutionEngine.init(rawValue:)) {
+            return chosen
+        }
+        return translatorAvailable ? .jit : .interpreter
+    }
 }
 
 /// What the translator reports (`monitor info jit`, query-machines).

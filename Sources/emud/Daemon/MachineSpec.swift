@@ -33,11 +33,8 @@ struct MachineSpec: Equatable {
     /// Firmware for the first flash bank (QEMU's -bios); then `image` names it.
     var bios: String?
     /// How guest code runs: "interp" (the interpreter) or "jit" (compiled to host code). Without an "engine"
-    /// key, the environment's EMUD_ENGINE, else the interpreter (so a whole test suite can run under either).
-    var engine: ExecutionEngine = MachineSpec.defaultEngine
-    static var defaultEngine: ExecutionEngine {
-        ProcessInfo.processInfo.environment["EMUD_ENGINE"].flatMap(ExecutionEngine.init(rawValue:)) ?? .interpreter
-    }
+    /// key, `ExecutionEngine.default`: the environment's EMUD_ENGINE, else the translator on x86-64 hosts.
+    var engine: ExecutionEngine = .default
 
     enum CrashPolicy: String, CaseIterable {
         /// The machine stays listed as crashed, with the reason, until machine-destroy.
