@@ -57,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "emud",
             dependencies: [
-                "Machine", "Plugins", "GDBStub", "Control", "CSystemd", "CSandbox",
+                "Machine", "Plugins", "GDBStub", "Control", "CSystemd", "CSandbox", "CCapstone",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -19,6 +19,8 @@ public struct MachineConfiguration: Sendable {
     /// Each vCPU's code buffer under the translator (virtual size; pages are used as code fills them). When it
     /// is full the vCPU empties its translations and starts again.
     public var jitCodeBytes = 32 << 20
+    /// Called on the vCPU's thread with each block the translator compiles (`emud run --dump-jit`); nil: none.
+    public var jitDump: (@Sendable (JITBlockDump) -> Void)? = nil
     public static let maxCPUs = 8
 
     public init(cpus: Int = 1, ramSize: UInt64 = 128 << 20) {
@@ -146,7 +148,7 @@ public final class Machine: PowerController, @unchecked Sendable {
         for i in 0..<configuration.cpus { cpus.append(VCPU(index: i, memory: board.memory, clock: configuration.clock)) }
         for cpu in cpus { cpu.hostFences = configuration.cpus > 1 }
         if configuration.engine == .jit {
-            for cpu in cpus where !cpu.enableJIT(codeCapacity: configuration.jitCodeBytes) { throw MachineError.jitUnavailable }
+            for cpu in cpus where !cpu.enableJIT(codeCapacity: configuration.jitCodeBytes, dump: configuration.jitDump) { throw MachineError.jitUnavailable }
         }
         vcpus = cpus
         poweredOn = Array(repeating: false, count: cpus.count)

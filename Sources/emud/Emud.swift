@@ -66,6 +66,11 @@ struct Run: ParsableCommand {
         valueName: "name"))
     var devices: [String] = []
 
+    @Option(name: .customLong("dump-jit"), help: ArgumentHelp(
+        "Write every block the translator compiles to PATH ('-': standard error): each guest instruction, disassembled, with the x86-64 code made for it, then the block's exits and slow paths (like QEMU's -d in_asm,out_asm -D PATH).",
+        valueName: "path"))
+    var dumpJIT: String?
+
     @Argument(help: "The guest image (ELF64 AArch64, or a flat binary with --load-address); not with --kernel or --bios.")
     var image: String?
 
@@ -113,6 +118,18 @@ struct Run: ParsableCommand {
         config.semihostingRoot = semihostingRoot
         if let icount { config.clock = .instructions(shift: icount) }
         spec.applyDevices(to: &config)
+        var dumpWriter: JITDumpWriter? = nil
+        if let dumpJIT {
+            guard config.engine == .jit else {
+                standardError("emud: --dump-jit shows the translator's code: use it with --engine jit (the engine is \(config.engine.rawValue))")
+                throw ExitCode(2)
+            }
+            do { dumpWriter = try JITDumpWriter(path: dumpJIT) } catch {
+                standardError("emud: --dump-jit: \(error)")
+                throw ExitCode(2)
+            }
+            config.jitDump = dumpWriter?.sink
+        }
         let machine: Machine
         do {
             machine = try Machine(configuration: config, console: Console.fileDescriptor(1))

@@ -59,6 +59,12 @@ struct BlockCompiler {
         return compiler.asm.count
     }()
 
+    /// Where each instruction's host code of the last block compiled starts, how it was emitted, and where the
+    /// code after the last instruction (exits, slow paths) starts: what `--dump-jit` shows.
+    var instructionOffsets: [Int] = []
+    var instructionKinds: [Emitted] = []
+    var tailOffset = 0
+
     /// Direct exits of the block being compiled, by target PC (each becomes a linkable stub).
     private var exits: [(label: X86Assembler.Label, target: UInt64)] = []
 
@@ -87,6 +93,8 @@ struct BlockCompiler {
                           block: UnsafeMutablePointer<TranslationBlock>, hooks: [Hook] = [], fold: Bool = false) -> Compiled? {
         asm.reset()
         exits.removeAll(keepingCapacity: true)
+        instructionOffsets.removeAll(keepingCapacity: true)
+        instructionKinds.removeAll(keepingCapacity: true)
         let leftEarly = asm.newLabel(), epilogue = asm.newLabel()
         var slowPaths: [(X86Assembler.Label, X86Assembler.Label, Int)] = []  // (slow entry, resume, op index)
         prologue()
@@ -107,6 +115,7 @@ struct BlockCompiler {
             nextHook = hooks.count
         }
         for i in 0..<count {
+            instructionOffsets.append(asm.count)
             while nextHook < hooks.count && hooks[nextHook].instruction <= i {
                 emitHook(hooks[nextHook], pc: pc &+ UInt64(i) &* 4)
                 nextHook += 1
@@ -115,6 +124,7 @@ struct BlockCompiler {
             let resume = asm.newLabel()
             let slow = asm.newLabel()
             ending = emit(op, at: ops + i, slow: slow)
+            instructionKinds.append(ending)
             switch ending {
             case .compiled, .branch, .indirectBranch:
                 compiledOps &+= 1
@@ -131,6 +141,7 @@ struct BlockCompiler {
             }
             asm.bind(resume)
         }
+        tailOffset = asm.count
         let fallThrough = pc &+ UInt64(count) &* 4
         switch ending {
         case .branch:
@@ -200,7 +211,19 @@ struct BlockCompiler {
     /// What `emit` made of an operation: host code (with an out-of-line slow path that steps the interpreter, or
     /// ending the block), a direct call to the interpreter's code for it (`call`), or nothing (`delegate`: the
     /// caller emits a call to `jitStep`).
-    enum Emitted { case compiled, compiledWithSlowPath, branch, indirectBranch, call, delegate }
+    enum Emitted {
+        case compiled, compiledWithSlowPath, branch, indirectBranch, call, delegate
+
+        /// How `--dump-jit` names it.
+        var summary: String {
+            switch self {
+            case .compiled, .branch, .indirectBranch: return "compiled"
+            case .compiledWithSlowPath: return "compiled, misses step the interpreter"
+            case .call: return "calls the interpreter's SIMD&FP code"
+            case .delegate: return "steps the interpreter"
+            }
+        }
+    }
 
     /// A hook before an instruction: as the interpreter runs it (an exec callback sees this instruction's PC).
     private mutating func emitHook(_ hook: Hook, pc: UInt64) {

@@ -27,6 +27,23 @@ public enum ExecutionEngine: String, Sendable, CaseIterable {
     }
 }
 
+/// One block as the translator compiled it (`MachineConfiguration.jitDump`, `emud run --dump-jit`).
+public struct JITBlockDump: Sendable {
+    public var cpu: Int
+    /// The guest address of the block's first instruction.
+    public var pc: UInt64
+    /// The block's instructions as they were in guest RAM (4 bytes each); empty for code outside RAM (flash).
+    public var guestCode: [UInt8]
+    /// Where the host code runs, and the code.
+    public var hostAddress: UInt64
+    public var hostCode: [UInt8]
+    /// Where each instruction's host code starts in `hostCode`, and how it was compiled.
+    public var instructionOffsets: [Int]
+    public var instructionSummaries: [String]
+    /// Where the code after the last instruction starts: the exits (one stub per direct target) and slow paths.
+    public var tailOffset: Int
+}
+
 /// What the translator reports (`monitor info jit`, query-machines).
 public struct JITStatistics: Sendable {
     public var blocksCompiled: UInt64 = 0
@@ -56,8 +73,12 @@ final class JITState {
     /// Link slots patched to jump to another block, with the fallback each held (restored when the cache's
     /// chain links are forgotten: a block was invalidated or dropped).
     var linked: [(slot: UnsafeMutableRawPointer, fallback: UInt64)] = []
+    /// Where each compiled block is shown (`--dump-jit`), and the memory its guest words are read from.
+    var dump: (@Sendable (JITBlockDump) -> Void)?
+    let memory: GuestMemory
 
     init?(vcpu: VCPU, codeCapacity: Int) {
+        memory = vcpu.memory
         #if arch(x86_64)
         guard BlockCompiler.layoutMatches, let code = CodeBuffer(capacity: codeCapacity) else { return nil }
         self.code = code
@@ -118,6 +139,16 @@ final class JITState {
             return -2
         }
         statistics.blocksCompiled &+= 1
+        if let dump {
+            // The guest's words as translated (read from RAM by physical address; none for code in flash).
+            let length = Int(block.pointee.count) &* 4
+            dump(JITBlockDump(cpu: cpu, pc: block.pointee.pc,
+                              guestCode: memory.readBytes(block.pointee.physical, length) ?? [],
+                              hostAddress: UInt64(UInt(bitPattern: code.executable)) &+ UInt64(offset),
+                              hostCode: compiled.bytes, instructionOffsets: compiler.instructionOffsets,
+                              instructionSummaries: compiler.instructionKinds.map(\.summary),
+                              tailOffset: compiler.tailOffset))
+        }
         statistics.operationsCompiled &+= compiler.compiledOps &- before.0
         statistics.operationsDelegated &+= compiler.delegatedOps &- before.1
         statistics.codeBytesUsed = code.used
@@ -149,9 +180,10 @@ final class JITState {
 
 extension VCPU {
     /// Turns the translator on for this vCPU (before it runs). False when this host cannot run it.
-    func enableJIT(codeCapacity: Int = 32 << 20) -> Bool {
+    func enableJIT(codeCapacity: Int = 32 << 20, dump: (@Sendable (JITBlockDump) -> Void)? = nil) -> Bool {
         guard jit == nil else { return true }
         guard let state = JITState(vcpu: self, codeCapacity: codeCapacity) else { return false }
+        state.dump = dump
         jit = state
         jitContext = state.context
         jitCode = state.code.executable
