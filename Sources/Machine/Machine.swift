@@ -454,6 +454,7 @@ public final class Machine: PowerController, @unchecked Sendable {
             t.codeBytesCapacity &+= s.codeBytesCapacity
             t.bufferResets &+= s.bufferResets
             t.links &+= s.links
+            t.indirectLinks &+= s.indirectLinks
             t.bufferFull &+= s.bufferFull
             t.delegatedByOperation.merge(s.delegatedByOperation) { $0 &+ $1 }
             total = t

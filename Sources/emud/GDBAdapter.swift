@@ -377,7 +377,7 @@ enum MonitorCommands {
             return """
             translator: x86-64, \(machine.vcpus.count) code buffer(s)
               code buffer: \(j.codeBytesUsed) of \(j.codeBytesCapacity) bytes used, \(j.bufferResets) reset(s), full \(j.bufferFull) time(s)
-              blocks: \(j.blocksCompiled) compiled, \(j.blocksInterpreted) interpreted; exits linked: \(j.links)
+              blocks: \(j.blocksCompiled) compiled, \(j.blocksInterpreted) interpreted; exits linked: \(j.links), indirect-branch cache ways filled: \(j.indirectLinks)
               operations: \(j.operationsCompiled) compiled, \(j.operationsDelegated) handed to the interpreter
               most delegated: \(delegated.isEmpty ? "none" : delegated)
 

@@ -148,13 +148,13 @@ struct BlockCompiler {
             break  // every path jumped to an exit
         case .compiled, .compiledWithSlowPath:
             asm.jump(exit(to: fallThrough))
-        case .indirectBranch, .call, .delegate:
+        case .indirectBranch:
+            emitIndirectExit(count: count, epilogue: epilogue)
+        case .call, .delegate:
             // The next PC is in the context (an indirect branch), or the last operation was the interpreter's
             // (a system operation may have changed what the next block depends on): back to the vCPU, unlinked.
-            if ending != .indirectBranch {
-                asm.mov(.rax, immediate: fallThrough)
-                asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rax)
-            }
+            asm.mov(.rax, immediate: fallThrough)
+            asm.store(.r12, JITSlot.offset(JITSlot.nextPC), .rax)
             asm.alu(.add, memory: .r12, JITSlot.offset(JITSlot.executed), immediate: Int32(count))
             asm.alu(.xor, .rax, .rax, wide: false)
             asm.store(.r12, JITSlot.offset(JITSlot.linkSlot), .rax)
@@ -206,6 +206,54 @@ struct BlockCompiler {
         }
         guard asm.resolveLabels() else { return nil }
         return Compiled(bytes: asm.bytes, links: links.map { (asm.position(of: $0.0), asm.position(of: $0.1)) })
+    }
+
+    /// The end of a block that ends in BR, BLR or RET (the target is in the context's nextPC): count the block,
+    /// then look the target's key (PC | mode bits, as the vCPU's block keys) up in a two-way cache in the code;
+    /// on a hit, make the checks of a direct exit (`VCPU.chainedBlock`'s) and jump to the cached block's linked
+    /// entry. On a miss, or when a check says stop, return with the cache's address in the context: the vCPU
+    /// fills a way when its own chaining would have run the next block (`JITState.linkIndirect`). A way's key
+    /// starts as ~0, which no aligned PC matches; the cache forgets its ways when the chain links are forgotten.
+    private mutating func emitIndirectExit(count: Int, epilogue: X86Assembler.Label) {
+        let miss = asm.newLabel(), giveBack = asm.newLabel(), way0 = asm.newLabel(), check = asm.newLabel()
+        let key0 = asm.newLabel(), entry0 = asm.newLabel(), key1 = asm.newLabel(), entry1 = asm.newLabel()
+        asm.alu(.add, memory: .r12, JITSlot.offset(JITSlot.executed), immediate: Int32(count))
+        loadContext(.rax, JITSlot.nextPC)
+        asm.mov(.rcx, .rax, wide: false)
+        asm.alu(.and, .rcx, immediate: 3, wide: false)
+        asm.jump(.notEqual, miss)  // a misaligned PC is the run loop's (a PC alignment fault)
+        asm.alu(.or, .rax, .r12, JITSlot.offset(JITSlot.modeBits))
+        asm.alu(.cmp, memory: .r12, JITSlot.offset(JITSlot.chainBlocked), immediate: 0)
+        asm.jump(.notEqual, miss)
+        asm.compare(.rax, key0)
+        asm.jump(.equal, way0)
+        asm.compare(.rax, key1)
+        asm.jump(.notEqual, miss)
+        asm.lea(.rcx, entry1)
+        asm.jump(check)
+        asm.bind(way0)
+        asm.lea(.rcx, entry0)
+        asm.bind(check)
+        asm.alu(.sub, memory: .r12, JITSlot.offset(JITSlot.budget), immediate: 1)
+        asm.jump(.lessOrEqual, giveBack)
+        loadContext(.rax, JITSlot.attention)
+        asm.load(.rax, .rax, 0, wide: false)
+        asm.test(.rax, .rax, wide: false)
+        asm.jump(.notEqual, giveBack)
+        asm.jumpThrough(.rcx, 0)
+        asm.bind(giveBack)
+        asm.alu(.add, memory: .r12, JITSlot.offset(JITSlot.budget), immediate: 1)
+        asm.bind(miss)
+        asm.lea(.rax, key0)
+        asm.store(.r12, JITSlot.offset(JITSlot.indirectCache), .rax)
+        asm.alu(.xor, .rax, .rax, wide: false)
+        asm.store(.r12, JITSlot.offset(JITSlot.linkSlot), .rax)
+        asm.jump(epilogue)
+        asm.align(8)
+        asm.bind(key0); asm.quad(~0)
+        asm.bind(entry0); asm.quad()
+        asm.bind(key1); asm.quad(~0)
+        asm.bind(entry1); asm.quad()
     }
 
     /// What `emit` made of an operation: host code (with an out-of-line slow path that steps the interpreter, or

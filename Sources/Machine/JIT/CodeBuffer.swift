@@ -42,12 +42,25 @@ final class CodeBuffer {
     /// Points a link slot (given by its executable address, as translated code reports it) at `target`; returns
     /// the slot's writable address and what it held, or nil if the address is not a slot of this buffer.
     func link(slot: UInt64, to target: UnsafeRawPointer) -> (UnsafeMutableRawPointer, UInt64)? {
+        patch(slot: slot, value: UInt64(UInt(bitPattern: target)))
+    }
+
+    /// Stores `value` in the 8-byte data slot at an executable address in the used part of the buffer; returns
+    /// the slot's writable address and what it held, or nil if the address is not an aligned slot in it.
+    func patch(slot: UInt64, value: UInt64) -> (UnsafeMutableRawPointer, UInt64)? {
         let offset = slot &- UInt64(UInt(bitPattern: executable))
-        guard offset < UInt64(used), offset & 7 == 0 else { return nil }
+        guard offset < UInt64(used), offset & 7 == 0, offset &+ 8 <= UInt64(used) else { return nil }
         let writableSlot = writable + Int(offset)
         let previous = writableSlot.load(as: UInt64.self)
-        writableSlot.storeBytes(of: UInt64(UInt(bitPattern: target)), as: UInt64.self)
+        writableSlot.storeBytes(of: value, as: UInt64.self)
         return (writableSlot, previous)
+    }
+
+    /// What the 8-byte slot at an executable address holds (nil outside the used part, or misaligned).
+    func peek(slot: UInt64) -> UInt64? {
+        let offset = slot &- UInt64(UInt(bitPattern: executable))
+        guard offset < UInt64(used), offset & 7 == 0, offset &+ 8 <= UInt64(used) else { return nil }
+        return (writable + Int(offset)).load(as: UInt64.self)
     }
 
     func reset() { used = 0 }

@@ -49,7 +49,12 @@ enum JITSlot {
     static let v: Int32 = 19
     /// `jitHookHelper`: a plugin's exec callback.
     static let hook: Int32 = 20
-    static let count = 21
+    /// The executable address of the indirect-branch cache of the block that just returned after missing it
+    /// (0: none), for the vCPU to fill (`JITState.linkIndirect`). The vCPU clears it before each call.
+    static let indirectCache: Int32 = 21
+    /// `VCPU.modeBits`, which a block key ORs into the PC (the indirect-branch caches compare keys).
+    static let modeBits: Int32 = 22
+    static let count = 23
 
     static func offset(_ slot: Int32) -> Int32 { slot &* 8 }
 }

@@ -57,6 +57,8 @@ public struct JITStatistics: Sendable {
     public var bufferFull: UInt64 = 0
     /// Exits linked directly to the next block's code.
     public var links: UInt64 = 0
+    /// Ways of indirect-branch caches filled (BR, BLR, RET going on to a block without the vCPU).
+    public var indirectLinks: UInt64 = 0
     /// Operations (translated, not executed) handed to the interpreter, by operation name.
     public var delegatedByOperation: [String: UInt64] = [:]
 }
@@ -163,9 +165,24 @@ final class JITState {
         statistics.links &+= 1
     }
 
-    /// Restores every patched link slot (after the cache forgot its chain links).
+    /// Fills a way of the indirect-branch cache at `cache` (its executable address, as translated code reported
+    /// it): the first empty way, else the second, with `key` and the linked entry of the block compiled at `entry`.
+    func linkIndirect(cache: UInt64, key: UInt64, toEntry entry: Int32) {
+        guard entry >= 0, let key0 = code.peek(slot: cache), let key1 = code.peek(slot: cache &+ 16) else { return }
+        guard key0 != key && key1 != key else { return }
+        let way = key0 == ~0 ? cache : cache &+ 16
+        let target = UInt64(UInt(bitPattern: code.executable + Int(entry) + BlockCompiler.prologueSize))
+        guard let entrySlot = code.patch(slot: way &+ 8, value: target) else { return }
+        linked.append(entrySlot)
+        guard let keySlot = code.patch(slot: way, value: key) else { return }
+        linked.append(keySlot)
+        statistics.indirectLinks &+= 1
+    }
+
+    /// Restores every patched link slot (after the cache forgot its chain links), the latest patch first, so a
+    /// slot patched twice ends as it was before the first.
     func unlinkAll() {
-        for (slot, fallback) in linked { slot.storeBytes(of: fallback, as: UInt64.self) }
+        for (slot, fallback) in linked.reversed() { slot.storeBytes(of: fallback, as: UInt64.self) }
         linked.removeAll(keepingCapacity: true)
     }
 
@@ -228,6 +245,8 @@ extension VCPU {
             context[Int(JITSlot.nzcv)] = UInt64(state.nzcv)
             context[Int(JITSlot.budget)] = UInt64(bitPattern: Int64(timerPollCountdown))
             context[Int(JITSlot.chainBlocked)] = 0
+            context[Int(JITSlot.indirectCache)] = 0
+            context[Int(JITSlot.modeBits)] = modeBits
             syncJITPort(context)
             let function = unsafeBitCast(code + Int(entry), to: JITBlockFunction.self)
             let result = function(context)
@@ -243,7 +262,13 @@ extension VCPU {
             lastBlock = Int32(last - cache.blocks)
             guard let next = chainedBlock(after: last, nextPC: nextPC, mode: last.pointee.mode) else { return }
             let slot = context[Int(JITSlot.linkSlot)]
-            if slot != 0 && next.pointee.native >= 0 { linkExit(slot: slot, to: next.pointee.native) }
+            if next.pointee.native >= 0 {
+                if slot != 0 {
+                    linkExit(slot: slot, to: next.pointee.native)
+                } else if context[Int(JITSlot.indirectCache)] != 0 {
+                    linkIndirect(cache: context[Int(JITSlot.indirectCache)], key: nextPC | modeBits, to: next.pointee.native)
+                }
+            }
             block = next
         }
     }
@@ -267,6 +292,10 @@ extension VCPU {
 
     @inline(never) func linkExit(slot: UInt64, to entry: Int32) {
         jit?.link(slot: slot, toEntry: entry)
+    }
+
+    @inline(never) func linkIndirect(cache: UInt64, key: UInt64, to entry: Int32) {
+        jit?.linkIndirect(cache: cache, key: key, toEntry: entry)
     }
 
     /// Compiles a block on its first run (out of line: the run loop stays small).

@@ -65,8 +65,8 @@ struct X86Assembler {
         while bytes.count % alignment != 0 { byte(0xcc) }
     }
 
-    /// Eight zero bytes (a slot the caller fills once the code is placed).
-    mutating func quad() { imm64(0) }
+    /// Eight bytes of data: a slot the caller fills once the code is placed (zero), or `value`.
+    mutating func quad(_ value: UInt64 = 0) { imm64(value) }
 
     /// Patches every jump to a label; false if one was never bound (a translator bug: the block is not used).
     mutating func resolveLabels() -> Bool {
@@ -413,6 +413,22 @@ struct X86Assembler {
     /// jmp qword [label] (RIP-relative: through an 8-byte slot in the code).
     mutating func jumpThrough(_ label: Label) {
         byte(0xff); byte(0x25)
+        fixups.append((bytes.count, label.id))
+        imm32(0)
+    }
+
+    /// jmp qword [base + disp]
+    mutating func jumpThrough(_ base: Register, _ disp: Int32) {
+        rex(w: false, b: base.high)
+        byte(0xff)
+        modrmMemory(4, base, disp)
+    }
+
+    /// cmp reg, qword [label] (RIP-relative: an 8-byte slot in the code).
+    mutating func compare(_ reg: Register, _ label: Label) {
+        rex(w: true, r: reg.high)
+        byte(0x3b)
+        byte(((reg.rawValue & 7) << 3) | 5)
         fixups.append((bytes.count, label.id))
         imm32(0)
     }
