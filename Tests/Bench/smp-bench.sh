@@ -3,8 +3,10 @@
 #  1. the time to enter an exclusive section while a guest keeps every vCPU busy (median and 99th
 #     percentile, from `emud bench-exclusive` with smp-stress.elf) at 1, 4 and 8 vCPUs;
 #  2. the multi-core speed-up of an embarrassingly parallel guest (smp-parallel.elf: each CPU does
-#     the same fixed work) at 1, 2 and 4 vCPUs: N CPUs do N times the work of one, so the
-#     throughput speed-up is t1 * N / tN (N on a host with at least N free cores, ideally).
+#     the same fixed work) at 1, 2 and 4 vCPUs, under the interpreter (--engine interp) and the
+#     translator (--engine jit) side by side: N CPUs do N times the work of one, so the throughput
+#     speed-up of each engine is its own t1 * N / tN (N on a host with at least N free cores,
+#     ideally); then whether the translator's speed-up at 4 vCPUs is at least the interpreter's.
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Environment (set by the top-level Makefile):
@@ -20,6 +22,7 @@ TIMEOUT=${BENCH_TIMEOUT:-600}
 ITERATIONS=${BENCH_EXCLUSIVE_ITERATIONS:-1000}
 EXCLUSIVE_CPUS=(1 4 8)
 PARALLEL_CPUS=(1 2 4)
+ENGINES=(interp jit)
 
 die() { echo "smp-bench: $*" >&2; exit 1; }
 
@@ -63,20 +66,35 @@ run_timed() {
 }
 
 echo
-echo "Multi-core speed-up (smp-parallel.elf: the same fixed work on every vCPU; emud wall-clock):"
+echo "Multi-core speed-up (smp-parallel.elf: the same fixed work on every vCPU; emud wall-clock), per engine:"
 echo "(CPU time that grows in step with the work while the speed-up stays low means the host had"
 echo " fewer free cores than vCPUs, not that the vCPUs slowed each other down.)"
-printf '%6s %10s %10s %10s %11s\n' vCPUs wall "CPU time" speed-up efficiency
-t1=""
+{ printf '%6s' ""; for engine in "${ENGINES[@]}"; do printf ' | %-41s' "--engine $engine"; done; echo; } | sed 's/ *$//'
+printf '%6s' vCPUs
+for engine in "${ENGINES[@]}"; do printf ' | %9s %9s %9s %11s' wall "CPU time" speed-up efficiency; done
+echo
+declare -A t1=() speedup=()
 for cpus in "${PARALLEL_CPUS[@]}"; do
-    runs=()
-    for ((i = 0; i < REPEAT; i++)); do
-        runs+=("$(run_timed "$work/parallel.out" "$EMUD_BIN" run --cpus "$cpus" "$EMUD_GUESTS/smp-parallel.elf")")
-        grep -q "^smp-parallel: $cpus CPUs .*all CPUs agree" "$work/parallel.out" ||
-            die "smp-parallel on $cpus vCPUs printed something unexpected: $(head -c 300 "$work/parallel.out")"
+    printf '%6d' "$cpus"
+    for engine in "${ENGINES[@]}"; do
+        runs=()
+        for ((i = 0; i < REPEAT; i++)); do
+            runs+=("$(run_timed "$work/parallel.out" "$EMUD_BIN" run --engine "$engine" --cpus "$cpus" \
+                "$EMUD_GUESTS/smp-parallel.elf")")
+            grep -q "^smp-parallel: $cpus CPUs .*all CPUs agree" "$work/parallel.out" ||
+                die "smp-parallel on $cpus vCPUs with --engine $engine printed something unexpected:" \
+                    "$(head -c 300 "$work/parallel.out")"
+        done
+        read -r wall cpu < <(printf '%s\n' "${runs[@]}" | sort -g | head -n 1)
+        [[ -n ${t1[$engine]:-} ]] || t1[$engine]=$wall
+        speedup[$engine,$cpus]=$(awk -v n="$cpus" -v t="$wall" -v t1="${t1[$engine]}" \
+            'BEGIN { printf "%.2f\n", (t > 0 ? t1 * n / t : 0) }')
+        awk -v n="$cpus" -v t="$wall" -v c="$cpu" -v s="${speedup[$engine,$cpus]}" \
+            'BEGIN { printf " | %8.3fs %8.3fs %8.2fx %10.0f%%", t, c, s, 100 * s / n }'
     done
-    read -r wall cpu < <(printf '%s\n' "${runs[@]}" | sort -g | head -n 1)
-    [[ -n $t1 ]] || t1=$wall
-    awk -v n="$cpus" -v t="$wall" -v c="$cpu" -v t1="$t1" \
-        'BEGIN { s = (t > 0 ? t1 * n / t : 0); printf "%6d %9.3fs %9.3fs %9.2fx %10.0f%%\n", n, t, c, s, 100 * s / n }'
+    echo
 done
+last=${PARALLEL_CPUS[-1]}
+awk -v n="$last" -v i="${speedup[interp,$last]}" -v j="${speedup[jit,$last]}" 'BEGIN {
+    printf "at %d vCPUs the translator'\''s speed-up is %.2fx, the interpreter'\''s %.2fx: the translator scales %s\n", n, j, i,
+        (j >= i ? "at least as well as the interpreter" : "WORSE than the interpreter") }'
