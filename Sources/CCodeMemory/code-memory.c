@@ -2,6 +2,9 @@
 #define _GNU_SOURCE
 #include "emud-code-memory.h"
 #include <errno.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -45,6 +48,27 @@ int emud_host_has_crc32c(void)
 #if defined(__x86_64__)
     __builtin_cpu_init();
     return __builtin_cpu_supports("sse4.2") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+int emud_host_has_sse41(void)
+{
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("sse4.1") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+int emud_host_has_lahf(void)
+{
+#if defined(__x86_64__)
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(0x80000001, &a, &b, &c, &d)) return 0;
+    return (c & 1) ? 1 : 0;
 #else
     return 0;
 #endif

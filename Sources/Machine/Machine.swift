@@ -455,6 +455,7 @@ public final class Machine: PowerController, @unchecked Sendable {
             t.bufferResets &+= s.bufferResets
             t.links &+= s.links
             t.indirectLinks &+= s.indirectLinks
+            t.compileNanoseconds &+= s.compileNanoseconds
             t.bufferFull &+= s.bufferFull
             t.delegatedByOperation.merge(s.delegatedByOperation) { $0 &+ $1 }
             total = t

@@ -218,6 +218,7 @@ struct Run: ParsableCommand {
             if let j = machine.jitStatistics {
                 line += " jit.blocks=\(j.blocksCompiled) jit.interpreted=\(j.blocksInterpreted) jit.ops=\(j.operationsCompiled)"
                     + " jit.delegated=\(j.operationsDelegated) jit.bytes=\(j.codeBytesUsed) jit.links=\(j.links) jit.indirect=\(j.indirectLinks)"
+                    + String(format: " jit.compile_ms=%.1f", Double(j.compileNanoseconds) / 1e6)
                 for (name, count) in j.delegatedByOperation.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }).prefix(8) {
                     line += " jit.delegated.\(name)=\(count)"
                 }

@@ -379,6 +379,7 @@ enum MonitorCommands {
               code buffer: \(j.codeBytesUsed) of \(j.codeBytesCapacity) bytes used, \(j.bufferResets) reset(s), full \(j.bufferFull) time(s)
               blocks: \(j.blocksCompiled) compiled, \(j.blocksInterpreted) interpreted; exits linked: \(j.links), indirect-branch cache ways filled: \(j.indirectLinks)
               operations: \(j.operationsCompiled) compiled, \(j.operationsDelegated) handed to the interpreter
+              translation: \(String(format: "%.1f ms", Double(j.compileNanoseconds) / 1e6)) for \(j.blocksCompiled) blocks\(j.blocksCompiled > 0 ? String(format: " (%.1f µs a block)", Double(j.compileNanoseconds) / 1e3 / Double(j.blocksCompiled)) : "")
               most delegated: \(delegated.isEmpty ? "none" : delegated)
 
             """

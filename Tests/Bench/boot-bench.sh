@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: seconds from start to the busybox shell for Debian's kernel and the test initramfs
-# (Tests/Linux/fetch.sh) under emud and under QEMU, at 1 and 4 vCPUs, and the host CPU an idle shell costs
-# over 10 s (utime + stime of the emulator process, as a share of one core).
+# (Tests/Linux/fetch.sh) under emud's translator, emud's interpreter and QEMU, at 1 and 4 vCPUs, and the host
+# CPU an idle shell costs over 10 s (utime + stime of the emulator process, as a share of one core).
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Environment (set by the top-level Makefile): EMUD_BIN, EMUD_ROOT; BOOT_TIMEOUT (default 600 s).
@@ -52,11 +52,13 @@ boot() {
     printf '%s %s\n' "${seconds:-timeout}" "$idle"
 }
 
-printf '\n%-8s %-5s %14s %14s %16s %16s\n' "boot" "vCPUs" "emud to shell" "QEMU to shell" "emud idle CPU" "QEMU idle CPU"
+printf '\n%-8s %-5s %14s %14s %14s %16s %16s\n' "boot" "vCPUs" "emud jit" "emud interp" "QEMU to shell" "emud jit idle" "QEMU idle CPU"
 for cpus in 1 4; do
-    read -r e_s e_idle < <(boot emud "$cpus" "$EMUD_BIN" run --kernel "$LINUX/Image" --initrd "$LINUX/initramfs.gz" \
-        --append "console=ttyAMA0" --cpus "$cpus" --memory 1G)
+    emud_boot=("$EMUD_BIN" run --kernel "$LINUX/Image" --initrd "$LINUX/initramfs.gz" --append "console=ttyAMA0"
+               --cpus "$cpus" --memory 1G)
+    read -r e_s e_idle < <(boot emud "$cpus" "${emud_boot[@]}" --engine jit)
+    read -r i_s _ < <(boot emud-interp "$cpus" "${emud_boot[@]}" --engine interp)
     read -r q_s q_idle < <(boot qemu "$cpus" qemu-system-aarch64 -M virt -cpu cortex-a76 -m 1G -nographic -net none \
         -smp "$cpus" -kernel "$LINUX/Image" -initrd "$LINUX/initramfs.gz" -append "console=ttyAMA0")
-    printf '%-8s %-5s %13ss %13ss %15s%% %15s%%\n' "linux" "$cpus" "$e_s" "$q_s" "$e_idle" "$q_idle"
+    printf '%-8s %-5s %13ss %13ss %13ss %15s%% %15s%%\n' "linux" "$cpus" "$e_s" "$i_s" "$q_s" "$e_idle" "$q_idle"
 done

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`, part 3: the slowdown each sample plugin causes, against the same run without plugins.
+# `make bench`, part 3: the slowdown each sample plugin causes, against the same run without plugins, under
+# each engine.
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Environment: EMUD_BIN, EMUD_GUESTS, EMUD_PLUGINS (set by the top-level Makefile); BENCH_REPEAT (default 3,
 # the fastest run counts); PLUGIN_BENCH_GUEST (default bench-matmul).
@@ -25,15 +26,19 @@ best() {
     echo "$fastest"
 }
 
-base=$(best)
-printf '\nPlugin slowdown on %s (fastest of %d runs)\n' "$(basename "$guest")" "$repeat"
-printf '%-28s %10s %10s\n' plugin seconds slowdown
-printf '%-28s %10.3f %10s\n' "(none)" "$base" "1.00x"
-for spec in empty insn,inline=on insn,inline=off bb,inline=on bb,inline=off hotblocks hotpages mem howvec drcov,file=/dev/null; do
-    name=${spec%%,*}
-    args=${spec#"$name"}
-    t=$(best --plugin "$EMUD_PLUGINS/lib$name.so$args")
-    printf '%-28s %10.3f %9.2fx\n' "$name$args" "$t" "$(echo "$t / $base" | bc -l)"
+# Each engine against itself without plugins (the translator compiles inline adds and exec callbacks; an
+# instruction with memory callbacks is run by the interpreter inside translated code).
+for engine in jit interp; do
+    base=$(best --engine "$engine")
+    printf '\nPlugin slowdown on %s, --engine %s (fastest of %d runs)\n' "$(basename "$guest")" "$engine" "$repeat"
+    printf '%-28s %10s %10s\n' plugin seconds slowdown
+    printf '%-28s %10.3f %10s\n' "(none)" "$base" "1.00x"
+    for spec in empty insn,inline=on insn,inline=off bb,inline=on bb,inline=off hotblocks hotpages mem howvec drcov,file=/dev/null; do
+        name=${spec%%,*}
+        args=${spec#"$name"}
+        t=$(best --engine "$engine" --plugin "$EMUD_PLUGINS/lib$name.so$args")
+        printf '%-28s %10.3f %9.2fx\n' "$name$args" "$t" "$(echo "$t / $base" | bc -l)"
+    done
 done
 # QEMU's figures are not measured by this script: Debian's QEMU packages ship no sample plugins, so there is
 # nothing here to run them with. They are printed, marked as such, so a reader can place emud's numbers.

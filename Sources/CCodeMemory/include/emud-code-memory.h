@@ -14,4 +14,10 @@ void emud_code_memory_unmap(size_t size, void *writable, void *executable);
 /// Whether the host CPU has SSE4.2's CRC32 instruction (1) or not (0).
 int emud_host_has_crc32c(void);
 
+/// Whether the host CPU has SSE4.1 (PMULLD, PMOVSX/ZX, PACKUSDW...) (1) or not (0).
+int emud_host_has_sse41(void);
+
+/// Whether the host CPU has LAHF in 64-bit mode (CPUID 0x80000001 ECX bit 0) (1) or not (0).
+int emud_host_has_lahf(void);
+
 #endif

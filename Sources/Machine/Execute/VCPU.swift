@@ -331,16 +331,18 @@ public final class VCPU {
                 } else {
                     execute(block, WithoutHooks.self)
                 }
-            case 1, 2:
-                // Inline adds and stores, and exec callbacks, are compiled too (memory callbacks are not).
+            default:
+                // Inline adds and stores and exec callbacks are compiled too; an instruction with memory
+                // callbacks is run by the interpreter, which then calls them.
                 if let jitContext, let jitCode, !singleStep {
                     executeCompiled(block, context: jitContext, code: jitCode)
                 } else if block.pointee.mode == 1 {
                     execute(block, FoldedInline.self)
-                } else {
+                } else if block.pointee.mode == 2 {
                     execute(block, WithHooks.self)
+                } else {
+                    execute(block, WithMemoryHooks.self)
                 }
-            default: execute(block, WithMemoryHooks.self)
             }
             skipWatchpointAt = nil
             if let _ = stopReason { break }

@@ -228,10 +228,126 @@ extension BlockCompiler {
             asm.loadSignExtended(.rax, .r13, vector(op.n, Int(op.imm) << Int(s)), size: s)
             if op.f & SIMDFlags.x64 == 0 { asm.mov(.rax, .rax, wide: false) }
             storeX(op.d, .rax)
+        case .mul, .mla, .mls:
+            // PMULLW (16-bit lanes) or SSE4.1's PMULLD (32-bit), then PADD/PSUB into d; 8-bit lanes stay interpreted.
+            guard op.n < 32, op.m < 32, s == 1 || (s == 2 && Self.hostHasSSE41), op.f & SIMDFlags.scalar == 0,
+                  op.f & SIMDFlags.byElement == 0 || laneFits(op.imm2, s) else { return false }
+            loadOperands(op, q: q)
+            if s == 1 { asm.packed(0xd5, 0, 1) } else { asm.packed38(0x40, 0, 1) }
+            if kind == .mul {
+                asm.storeXMM(.r13, vector(op.d), 0)
+            } else {
+                loadVector(2, op.d, q: q)
+                asm.packed(kind == .mla ? (s == 1 ? 0xfd : 0xfe) : (s == 1 ? 0xf9 : 0xfa), 2, 0)
+                asm.storeXMM(.r13, vector(op.d), 2)
+            }
+        case .mull, .mlal, .mlsl:
+            // The narrow lanes of one half (the upper one for the "2" forms) widened with PMOVSX/PMOVZX, then
+            // PMULLD (16-bit sources: the product fits 32 bits either way) or PMULDQ/PMULUDQ (32-bit sources).
+            guard Self.hostHasSSE41, op.n < 32, op.m < 32, s == 1 || s == 2, op.f & SIMDFlags.scalar == 0 else { return false }
+            let signed = op.f & SIMDFlags.signed != 0
+            let half = q ? 8 : 0
+            asm.loadXMM64(0, .r13, vector(op.n, half))
+            if op.f & SIMDFlags.byElement != 0 {
+                guard laneFits(op.imm2, s) else { return false }
+                broadcast(1, op.m, lane: op.imm2, s)
+            } else {
+                asm.loadXMM64(1, .r13, vector(op.m, half))
+            }
+            let widen: UInt8 = s == 1 ? (signed ? 0x23 : 0x33) : (signed ? 0x25 : 0x35)
+            asm.packed38(widen, 0, 0)
+            asm.packed38(widen, 1, 1)
+            if s == 1 {
+                asm.packed38(0x40, 0, 1)
+            } else if signed {
+                asm.packed38(0x28, 0, 1)
+            } else {
+                asm.packed(0xf4, 0, 1)
+            }
+            if kind == .mull {
+                asm.storeXMM(.r13, vector(op.d), 0)
+            } else {
+                asm.loadXMM(2, .r13, vector(op.d))
+                asm.packed(kind == .mlal ? (s == 1 ? 0xfe : 0xd4) : (s == 1 ? 0xfa : 0xfb), 2, 0)
+                asm.storeXMM(.r13, vector(op.d), 2)
+            }
+        case .shll:
+            // SSHLL/USHLL/SHLL (and SXTL/UXTL, shift 0): one half's narrow lanes widened, then shifted left.
+            guard Self.hostHasSSE41, op.n < 32, s <= 2, op.imm < UInt64(16 << s) else { return false }
+            let signed = op.f & SIMDFlags.signed != 0
+            asm.loadXMM64(0, .r13, vector(op.n, q ? 8 : 0))
+            let widen: [UInt8] = signed ? [0x20, 0x23, 0x25] : [0x30, 0x33, 0x35]
+            asm.packed38(widen[Int(s)], 0, 0)
+            if op.imm != 0 { asm.packedShift(0x71 + s, 6, 0, by: UInt8(op.imm)) }
+            asm.storeXMM(.r13, vector(op.d), 0)
+        case .xtn:
+            // Each wide lane's low half: masked and packed (the pack's saturation never applies to masked
+            // values), or PSHUFD for 64-bit lanes; into the low half of d (upper zeroed) or, for XTN2, its upper.
+            guard op.n < 32, s <= 2, s != 1 || Self.hostHasSSE41 else { return false }
+            asm.loadXMM(0, .r13, vector(op.n))
+            switch s {
+            case 0:
+                lowHalvesMask(1, laneBits: 16)
+                asm.packed(0xdb, 0, 1)
+                asm.packed(0x67, 0, 0)
+            case 1:
+                lowHalvesMask(1, laneBits: 32)
+                asm.packed(0xdb, 0, 1)
+                asm.packed38(0x2b, 0, 0)
+            default:
+                asm.shuffleDwords(0, 0, 0x08)
+            }
+            if q {
+                asm.storeXMM64(.r13, vector(op.d, 8), 0)
+            } else {
+                asm.storeXMM64(.r13, vector(op.d), 0)
+                zeroHigh(op.d)
+            }
+        case .addv where s == 2 && q:
+            // The four 32-bit lanes summed (modulo 2^32) into lane 0; the rest of d zero.
+            asm.load(.rax, .r13, vector(op.n))
+            asm.load(.rdx, .r13, vector(op.n, 8))
+            asm.mov(.rcx, .rax)
+            asm.shift(.shr, .rcx, by: 32)
+            asm.alu(.add, .rax, .rcx, wide: false)
+            asm.mov(.rcx, .rdx)
+            asm.shift(.shr, .rcx, by: 32)
+            asm.alu(.add, .rdx, .rcx, wide: false)
+            asm.alu(.add, .rax, .rdx, wide: false)
+            storeHalves(op.d, q: false)
         default:
             return false
         }
         return true
+    }
+
+    /// xmm`reg` = V[t], 16 bytes, or 8 with the upper half zero.
+    private mutating func loadVector(_ reg: UInt8, _ t: UInt8, q: Bool) {
+        if q { asm.loadXMM(reg, .r13, vector(t)) } else { asm.loadXMM64(reg, .r13, vector(t)) }
+    }
+
+    /// xmm0 = V[n], xmm1 = V[m] or, for a by-element form, lane imm2 of V[m] in every lane.
+    private mutating func loadOperands(_ op: Op, q: Bool) {
+        loadVector(0, op.n, q: q)
+        if op.f & SIMDFlags.byElement != 0 {
+            broadcast(1, op.m, lane: op.imm2, op.s)
+        } else {
+            loadVector(1, op.m, q: q)
+        }
+    }
+
+    /// xmm`reg` = lane `lane` (1 << s bytes) of V[t] in every lane of both halves. Clobbers rax, rdx.
+    private mutating func broadcast(_ reg: UInt8, _ t: UInt8, lane: UInt64, _ s: UInt8) {
+        asm.loadZeroExtended(.rax, .r13, vector(t, Int(lane) << Int(s)), size: s)
+        replicate(s)
+        asm.moveToXMM(reg, .rax)
+        asm.packed(0x6c, reg, reg)  // PUNPCKLQDQ: the low 64 bits in both halves
+    }
+
+    /// xmm`reg` = in each lane of `laneBits` bits, ones in its low half (PCMPEQD, then a logical shift right).
+    private mutating func lowHalvesMask(_ reg: UInt8, laneBits: UInt8) {
+        asm.packed(0x76, reg, reg)
+        asm.packedShift(laneBits == 16 ? 0x71 : 0x72, 2, reg, by: laneBits / 2)
     }
 
     /// rax = rdx = the lane of 1 << s bytes in rax (zero-extended) repeated across 64 bits.

@@ -27,6 +27,10 @@ struct BlockCompiler {
     static let tlbRAMOffset: Int32 = 24
     /// SSE4.2's CRC32 instruction (CRC32C of the A64 CRC extension).
     static let hostHasCRC32C = emud_host_has_crc32c() != 0
+    /// SSE4.1 (PMULLD, PMOVSX/ZX, PACKUSDW, PMULDQ), for the multiplying and widening AdvSIMD operations.
+    static let hostHasSSE41 = emud_host_has_sse41() != 0
+    /// LAHF in 64-bit mode, for composing NZCV from the host flags in a few instructions.
+    static let hostHasLAHF = emud_host_has_lahf() != 0
 
     /// Whether `TLBEntry` has the layout the generated code assumes; if not the JIT stays off.
     static var layoutMatches: Bool {
@@ -90,7 +94,8 @@ struct BlockCompiler {
     /// instruction order) run before their instructions (or, with `fold`, when they are all inline adds, summed
     /// on entry), or nil.
     mutating func compile(_ ops: UnsafePointer<Op>, count: Int, pc: UInt64,
-                          block: UnsafeMutablePointer<TranslationBlock>, hooks: [Hook] = [], fold: Bool = false) -> Compiled? {
+                          block: UnsafeMutablePointer<TranslationBlock>, hooks: [Hook] = [], fold: Bool = false,
+                          memoryHooked: Set<Int> = []) -> Compiled? {
         asm.reset()
         exits.removeAll(keepingCapacity: true)
         instructionOffsets.removeAll(keepingCapacity: true)
@@ -123,7 +128,13 @@ struct BlockCompiler {
             let op = ops[i]
             let resume = asm.newLabel()
             let slow = asm.newLabel()
-            ending = emit(op, at: ops + i, slow: slow)
+            if memoryHooked.contains(i) {
+                // Plugin memory callbacks: the interpreter runs it and then calls them (`VCPU.jitStep`).
+                ending = .delegate
+                emitStep(i, leftEarly, helper: JITSlot.memoryStep)
+            } else {
+                ending = emit(op, at: ops + i, slow: slow)
+            }
             instructionKinds.append(ending)
             switch ending {
             case .compiled, .branch, .indirectBranch:
@@ -137,7 +148,7 @@ struct BlockCompiler {
             case .delegate:
                 delegatedOps &+= 1
                 delegatedByCode[op.code, default: 0] &+= 1
-                emitStep(i, leftEarly)
+                if !memoryHooked.contains(i) { emitStep(i, leftEarly) }
             }
             asm.bind(resume)
         }
@@ -174,12 +185,7 @@ struct BlockCompiler {
             asm.alu(.add, memory: .r12, JITSlot.offset(JITSlot.executed), immediate: Int32(count))
             asm.alu(.cmp, memory: .r12, JITSlot.offset(JITSlot.chainBlocked), immediate: 0)
             asm.jump(.notEqual, unlinked)
-            asm.alu(.sub, memory: .r12, JITSlot.offset(JITSlot.budget), immediate: 1)
-            asm.jump(.lessOrEqual, giveBack)
-            loadContext(.rax, JITSlot.attention)
-            asm.load(.rax, .rax, 0, wide: false)
-            asm.test(.rax, .rax, wide: false)
-            asm.jump(.notEqual, giveBack)
+            emitChainChecks(giveBack: giveBack)
             asm.jumpThrough(slot)
             asm.bind(giveBack)
             asm.alu(.add, memory: .r12, JITSlot.offset(JITSlot.budget), immediate: 1)
@@ -208,6 +214,17 @@ struct BlockCompiler {
         return Compiled(bytes: asm.bytes, links: links.map { (asm.position(of: $0.0), asm.position(of: $0.1)) })
     }
 
+    /// `VCPU.chainedBlock`'s budget and attention checks before going on to a linked block: takes one from the
+    /// timer-poll budget and jumps to `giveBack` (which returns it) when it is spent or the attention word is set.
+    private mutating func emitChainChecks(giveBack: X86Assembler.Label) {
+        asm.alu(.sub, memory: .r12, JITSlot.offset(JITSlot.budget), immediate: 1)
+        asm.jump(.lessOrEqual, giveBack)
+        loadContext(.rax, JITSlot.attention)
+        asm.load(.rax, .rax, 0, wide: false)
+        asm.test(.rax, .rax, wide: false)
+        asm.jump(.notEqual, giveBack)
+    }
+
     /// The end of a block that ends in BR, BLR or RET (the target is in the context's nextPC): count the block,
     /// then look the target's key (PC | mode bits, as the vCPU's block keys) up in a two-way cache in the code;
     /// on a hit, make the checks of a direct exit (`VCPU.chainedBlock`'s) and jump to the cached block's linked
@@ -234,12 +251,7 @@ struct BlockCompiler {
         asm.bind(way0)
         asm.lea(.rcx, entry0)
         asm.bind(check)
-        asm.alu(.sub, memory: .r12, JITSlot.offset(JITSlot.budget), immediate: 1)
-        asm.jump(.lessOrEqual, giveBack)
-        loadContext(.rax, JITSlot.attention)
-        asm.load(.rax, .rax, 0, wide: false)
-        asm.test(.rax, .rax, wide: false)
-        asm.jump(.notEqual, giveBack)
+        emitChainChecks(giveBack: giveBack)
         asm.jumpThrough(.rcx, 0)
         asm.bind(giveBack)
         asm.alu(.add, memory: .r12, JITSlot.offset(JITSlot.budget), immediate: 1)
@@ -293,10 +305,10 @@ struct BlockCompiler {
         }
     }
 
-    private mutating func emitStep(_ i: Int, _ leftEarly: X86Assembler.Label) {
+    private mutating func emitStep(_ i: Int, _ leftEarly: X86Assembler.Label, helper: Int32 = JITSlot.step) {
         asm.mov(.rdi, .r12)
         asm.mov(.rsi, immediate: UInt64(i))
-        asm.call(.r12, JITSlot.offset(JITSlot.step))
+        asm.call(.r12, JITSlot.offset(helper))
         asm.test(.rax, .rax, wide: false)
         asm.jump(.notEqual, leftEarly)
     }
@@ -316,19 +328,45 @@ struct BlockCompiler {
     // MARK: flags
 
     /// NZCV from the host flags of an add (carry = CF) or a subtract (carry = no borrow), into the context.
+    /// Keeps rax (the result); clobbers r8 (and r9-r11 without LAHF).
+    ///
+    /// With LAHF: AH = SF:ZF:0:AF:0:PF:1:CF and SETO AL give SF, ZF, CF, OF at bits 15, 14, 8, 0 of EAX (the
+    /// rest masked off); multiplying by 2^16 + 2^21 + 2^28 puts copies of them at bits 31, 30, 29 and 28 with
+    /// no two copies meeting below bit 32 (so no carries reach 28-31), which is N, Z, C (of an add) and V.
     private mutating func storeArithmeticFlags(subtract: Bool) {
-        asm.set(.sign, .r8)
-        asm.set(.equal, .r9)
-        asm.set(subtract ? .aboveOrEqual : .below, .r10)
-        asm.set(.overflow, .r11)
-        composeFlags(withCarryAndOverflow: true)
+        guard Self.hostHasLAHF else {
+            asm.set(.sign, .r8)
+            asm.set(.equal, .r9)
+            asm.set(subtract ? .aboveOrEqual : .below, .r10)
+            asm.set(.overflow, .r11)
+            composeFlags(withCarryAndOverflow: true)
+            return
+        }
+        asm.mov(.r8, .rax)
+        asm.loadFlagsIntoAH()
+        asm.setByte(.overflow, .rax)
+        asm.alu(.and, .rax, immediate: 0xc101, wide: false)
+        asm.imul(.rax, .rax, immediate: 0x1021_0000, wide: false)
+        asm.alu(.and, .rax, immediate: Int32(bitPattern: 0xf000_0000), wide: false)
+        if subtract { asm.alu(.xor, .rax, immediate: 0x2000_0000, wide: false) }
+        asm.store(.r12, JITSlot.offset(JITSlot.nzcv), .rax)
+        asm.mov(.rax, .r8)
     }
 
-    /// NZCV of a logical result (C = V = 0) from the host flags of a TEST of it.
+    /// NZCV of a logical result (C = V = 0) from the host flags of a TEST of it. Keeps rax; clobbers r8, r9.
     private mutating func storeLogicalFlags() {
-        asm.set(.sign, .r8)
-        asm.set(.equal, .r9)
-        composeFlags(withCarryAndOverflow: false)
+        guard Self.hostHasLAHF else {
+            asm.set(.sign, .r8)
+            asm.set(.equal, .r9)
+            composeFlags(withCarryAndOverflow: false)
+            return
+        }
+        asm.mov(.r8, .rax)
+        asm.loadFlagsIntoAH()
+        asm.alu(.and, .rax, immediate: 0xc000, wide: false)
+        asm.shift(.shl, .rax, by: 16, wide: false)
+        asm.store(.r12, JITSlot.offset(JITSlot.nzcv), .rax)
+        asm.mov(.rax, .r8)
     }
 
     private mutating func composeFlags(withCarryAndOverflow: Bool) {
@@ -392,13 +430,12 @@ struct BlockCompiler {
         asm.mov(.rdx, .rsi)
         asm.alu(.sub, .rdx, .r12, JITSlot.offset(JITSlot.ramBase))
         asm.alu(.cmp, .rdx, .r12, JITSlot.offset(JITSlot.flatLimit))
-        asm.jump(.aboveOrEqual, tlb)
         if length > 8 {
+            asm.jump(.aboveOrEqual, tlb)
             asm.lea(.rax, .rdx, Int32(length - 8))
             asm.alu(.cmp, .rax, .r12, JITSlot.offset(JITSlot.flatLimit))
-            asm.jump(.aboveOrEqual, tlb)
         }
-        asm.jump(hit)
+        asm.jump(.below, hit)
         // TLB: the entry of the page, and the compare value of `MemoryPort.tlbCompareValue`.
         asm.bind(tlb)
         asm.mov(.rax, .rsi)
@@ -687,6 +724,57 @@ struct BlockCompiler {
             asm.crc32(.rax, .rcx, size: op.s)
             asm.mov(.rax, .rax, wide: false)
             storeX(op.d, .rax)
+        case .lslv, .lsrv, .asrv, .rorv:
+            // x86 masks the count by 63 or 31 as A64 takes the amount modulo the register size.
+            loadX(.rcx, op.m)
+            loadX(.rax, op.n, wide: sf)
+            let kinds: [OpCode: X86Assembler.Shift] = [.lslv: .shl, .lsrv: .shr, .asrv: .sar, .rorv: .ror]
+            asm.shiftByCL(kinds[op.code] ?? .shl, .rax, wide: sf)
+            storeX(op.d, .rax)
+        case .extr:
+            // (n:m) >> lsb, the low 64 or 32 bits; ROR (immediate) is EXTR with n = m.
+            let width: UInt8 = sf ? 64 : 32
+            guard op.s < width else { return .delegate }
+            loadX(.rax, op.m, wide: sf)
+            if op.s != 0 {
+                loadX(.rdx, op.n, wide: sf)
+                asm.shiftRightDouble(.rax, .rdx, by: op.s, wide: sf)
+                if !sf { asm.mov(.rax, .rax, wide: false) }
+            }
+            storeX(op.d, .rax)
+        case .clz:
+            // BSR gives the top set bit's index; zero becomes 2 * width - 1, so index ^ (width - 1) is the count.
+            let width: UInt64 = sf ? 64 : 32
+            loadX(.rax, op.n, wide: sf)
+            asm.mov(.rcx, immediate: 2 * width - 1)
+            asm.bitScanReverse(.rax, .rax, wide: sf)
+            asm.cmov(.equal, .rax, .rcx, wide: sf)
+            asm.alu(.xor, .rax, immediate: Int32(width - 1), wide: sf)
+            storeX(op.d, .rax)
+        case .smaddl, .smsubl, .umaddl, .umsubl:
+            // Xd = Xa ± Wn * Wm, the 32-bit sources sign- or zero-extended to a 64-bit product.
+            let signed = op.code == .smaddl || op.code == .smsubl
+            if signed {
+                asm.loadSignExtended(.rax, .rbx, Int32(op.n) &* 8, size: 2)
+                asm.loadSignExtended(.rcx, .rbx, Int32(op.m) &* 8, size: 2)
+            } else {
+                loadX(.rax, op.n, wide: false)
+                loadX(.rcx, op.m, wide: false)
+            }
+            asm.imul(.rax, .rcx)
+            loadX(.rcx, op.a)
+            if op.code == .smaddl || op.code == .umaddl {
+                asm.alu(.add, .rax, .rcx)
+            } else {
+                asm.alu(.sub, .rcx, .rax)
+                asm.mov(.rax, .rcx)
+            }
+            storeX(op.d, .rax)
+        case .smulh, .umulh:
+            loadX(.rax, op.n)
+            loadX(.rcx, op.m)
+            asm.multiplyWide(.rcx, signed: op.code == .smulh)
+            storeX(op.d, .rdx)
         case .madd, .msub:
             loadX(.rax, op.n)
             asm.load(.rcx, .rbx, Int32(op.m) &* 8)

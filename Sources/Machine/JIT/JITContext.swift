@@ -54,7 +54,9 @@ enum JITSlot {
     static let indirectCache: Int32 = 21
     /// `VCPU.modeBits`, which a block key ORs into the PC (the indirect-branch caches compare keys).
     static let modeBits: Int32 = 22
-    static let count = 23
+    /// `jitMemoryStepHelper`: one instruction with plugin memory callbacks, through the interpreter.
+    static let memoryStep: Int32 = 23
+    static let count = 24
 
     static func offset(_ slot: Int32) -> Int32 { slot &* 8 }
 }
@@ -71,6 +73,12 @@ typealias JITBlockFunction = @convention(c) (UnsafeMutablePointer<UInt64>) -> In
 let jitStepHelper: JITStepFunction = { context, index in
     guard let raw = UnsafeMutableRawPointer(bitPattern: UInt(context[Int(JITSlot.vcpu)])) else { return 1 }
     return Unmanaged<VCPU>.fromOpaque(raw)._withUnsafeGuaranteedRef { $0.jitStep(context, Int(index)) }
+}
+
+/// As `jitStepHelper`, for an instruction with plugin memory callbacks.
+let jitMemoryStepHelper: JITStepFunction = { context, index in
+    guard let raw = UnsafeMutableRawPointer(bitPattern: UInt(context[Int(JITSlot.vcpu)])) else { return 1 }
+    return Unmanaged<VCPU>.fromOpaque(raw)._withUnsafeGuaranteedRef { $0.jitStep(context, Int(index), memoryHooks: true) }
 }
 
 /// Runs one SIMD&FP operation (`.simd`, `.fmovToGeneral`, `.fmovFromGeneral`, or `.fp` through `jitFPHelper`).

@@ -59,6 +59,8 @@ public struct JITStatistics: Sendable {
     public var links: UInt64 = 0
     /// Ways of indirect-branch caches filled (BR, BLR, RET going on to a block without the vCPU).
     public var indirectLinks: UInt64 = 0
+    /// Time spent compiling blocks (and placing them in the code buffer), for the translation speed.
+    public var compileNanoseconds: UInt64 = 0
     /// Operations (translated, not executed) handed to the interpreter, by operation name.
     public var delegatedByOperation: [String: UInt64] = [:]
 }
@@ -97,6 +99,7 @@ final class JITState {
         context[Int(JITSlot.simd)] = address(unsafeBitCast(jitSIMDHelper, to: UnsafeRawPointer.self))
         context[Int(JITSlot.fp)] = address(unsafeBitCast(jitFPHelper, to: UnsafeRawPointer.self))
         context[Int(JITSlot.hook)] = address(unsafeBitCast(jitHookHelper, to: UnsafeRawPointer.self))
+        context[Int(JITSlot.memoryStep)] = address(unsafeBitCast(jitMemoryStepHelper, to: UnsafeRawPointer.self))
         context[Int(JITSlot.attention)] = address(vcpu.attentionStorage)
         statistics.codeBytesCapacity = codeCapacity
         #else
@@ -108,9 +111,12 @@ final class JITState {
 
     /// Compiles a block; its entry offset, or -2 when it is to be interpreted.
     func compile(_ block: UnsafeMutablePointer<TranslationBlock>, cache: TranslationCache, cpu: Int) -> Int32 {
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { statistics.compileNanoseconds &+= DispatchTime.now().uptimeNanoseconds &- started }
         let before = (compiler.compiledOps, compiler.delegatedOps)
         // The block's instrumentation, with each scoreboard address resolved for this vCPU.
         var hooks: [BlockCompiler.Hook] = []
+        var memoryHooked = Set<Int>()
         let first = Int(block.pointee.hookStart)
         for k in first..<first + Int(block.pointee.hookCount) {
             let h = cache.hooks[k]
@@ -124,13 +130,20 @@ final class JITState {
                 hooks.append(.init(instruction: Int(h.instruction), callback: UInt64(UInt(bitPattern: callback)),
                                    userdata: UInt64(UInt(bitPattern: h.userdata))))
             case .memory:
-                statistics.blocksInterpreted &+= 1
-                return -2
+                // Stepped through the interpreter with its callbacks (an instruction that ends the block
+                // cannot be stepped that way: the whole block is interpreted).
+                let i = Int(h.instruction)
+                guard i >= 0, i < Int(block.pointee.count),
+                      !cache.ops[Int(block.pointee.start) + i].code.endsBlock else {
+                    statistics.blocksInterpreted &+= 1
+                    return -2
+                }
+                memoryHooked.insert(i)
             }
         }
         guard let compiled = compiler.compile(cache.ops + Int(block.pointee.start), count: Int(block.pointee.count),
                                               pc: block.pointee.pc, block: block, hooks: hooks,
-                                              fold: block.pointee.mode == 1) else {
+                                              fold: block.pointee.mode == 1, memoryHooked: memoryHooked) else {
             statistics.blocksInterpreted &+= 1
             return -2
         }
@@ -239,7 +252,8 @@ extension VCPU {
                 switch block.pointee.mode {
                 case 0: return execute(block, WithoutHooks.self)
                 case 1: return execute(block, FoldedInline.self)
-                default: return execute(block, WithHooks.self)
+                case 2: return execute(block, WithHooks.self)
+                default: return execute(block, WithMemoryHooks.self)
                 }
             }
             context[Int(JITSlot.nzcv)] = UInt64(state.nzcv)
@@ -284,6 +298,14 @@ extension VCPU {
         }
     }
 
+    /// The memory callbacks of instruction `i` of `block`, in the order the plugin registered them.
+    @inline(never) func runMemoryHooks(_ block: UnsafeMutablePointer<TranslationBlock>, instruction i: Int) {
+        let start = Int(block.pointee.hookStart)
+        for k in start..<start + Int(block.pointee.hookCount) where cache.hooks[k].instruction == Int32(i) && cache.hooks[k].kind == .memory {
+            runMemoryHook(cache.hooks + k)
+        }
+    }
+
     @inline(never) func forgetLinks() {
         guard let jit else { return }
         jit.unlinkAll()
@@ -303,8 +325,10 @@ extension VCPU {
         jit?.compile(block, cache: cache, cpu: index) ?? -2
     }
 
-    /// Operation `i` of the running compiled block, through the interpreter (`jitStepHelper`).
-    func jitStep(_ context: UnsafeMutablePointer<UInt64>, _ i: Int) -> Int32 {
+    /// Operation `i` of the running compiled block, through the interpreter (`jitStepHelper`); with
+    /// `memoryHooks`, as the interpreter runs an instruction that has plugin memory callbacks
+    /// (`jitMemoryStepHelper`): its accesses recorded, then its callbacks called, unless it left the block.
+    func jitStep(_ context: UnsafeMutablePointer<UInt64>, _ i: Int, memoryHooks: Bool = false) -> Int32 {
         guard let block = UnsafeMutablePointer<TranslationBlock>(bitPattern: UInt(context[Int(JITSlot.block)])),
               i >= 0, i < Int(block.pointee.count) else { return 1 }
         state.nzcv = UInt32(truncatingIfNeeded: context[Int(JITSlot.nzcv)])
@@ -313,7 +337,17 @@ extension VCPU {
         instructionsExecuted &+= context[Int(JITSlot.executed)]
         context[Int(JITSlot.executed)] = 0
         var nextPC = context[Int(JITSlot.nextPC)]
-        let ok = interpret(cache.ops[Int(block.pointee.start) + i], block, i, state.x, &nextPC, WithoutHooks.self)
+        let op = cache.ops[Int(block.pointee.start) + i]
+        let ok: Bool
+        if memoryHooks {
+            port.recordingAccesses = true
+            port.accessCount = 0
+            ok = interpret(op, block, i, state.x, &nextPC, WithMemoryHooks.self)
+            port.recordingAccesses = false
+            if ok && port.accessCount > 0 { runMemoryHooks(block, instruction: i) }
+        } else {
+            ok = interpret(op, block, i, state.x, &nextPC, WithoutHooks.self)
+        }
         if !ok && block.pointee.mode == 1 { takeBackFoldedInline(block, after: i) }
         context[Int(JITSlot.nextPC)] = nextPC
         context[Int(JITSlot.nzcv)] = UInt64(state.nzcv)

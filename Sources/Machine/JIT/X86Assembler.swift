@@ -242,9 +242,14 @@ struct X86Assembler {
 
     /// dst = the address of a label (RIP-relative).
     mutating func lea(_ dst: Register, _ label: Label) {
-        rex(w: true, r: dst.high)
-        byte(0x8d)
-        byte(((dst.rawValue & 7) << 3) | 5)
+        ripRelative(0x8d, dst, label)
+    }
+
+    /// A 64-bit `opcode` with ModRM.reg = reg and a RIP-relative memory operand at `label`.
+    private mutating func ripRelative(_ opcode: UInt8, _ reg: Register, _ label: Label) {
+        rex(w: true, r: reg.high)
+        byte(opcode)
+        byte(((reg.rawValue & 7) << 3) | 5)
         fixups.append((bytes.count, label.id))
         imm32(0)
     }
@@ -390,6 +395,46 @@ struct X86Assembler {
         modrmRegister(dst.rawValue, src)
     }
 
+    /// AH = SF:ZF:0:AF:0:PF:1:CF (LAHF).
+    mutating func loadFlagsIntoAH() { byte(0x9f) }
+
+    /// The low byte of dst = condition ? 1 : 0, the rest of dst unchanged (SETcc alone, no zero extension).
+    mutating func setByte(_ cc: Condition, _ dst: Register) {
+        rex(w: false, b: dst.high, force: dst.rawValue >= 4)
+        byte(0x0f); byte(0x90 | cc.rawValue)
+        modrmRegister(0, dst)
+    }
+
+    /// dst = src * imm32 (IMUL r, r/m, imm32; the low 32 or 64 bits).
+    mutating func imul(_ dst: Register, _ src: Register, immediate v: Int32, wide: Bool = true) {
+        rex(w: wide, r: dst.high, b: src.high)
+        byte(0x69)
+        modrmRegister(dst.rawValue, src)
+        imm32(v)
+    }
+
+    /// dst = index of src's highest set bit (BSR); ZF set when src is zero (dst then unspecified).
+    mutating func bitScanReverse(_ dst: Register, _ src: Register, wide: Bool = true) {
+        rex(w: wide, r: dst.high, b: src.high)
+        byte(0x0f); byte(0xbd)
+        modrmRegister(dst.rawValue, src)
+    }
+
+    /// dst = low bits of (src:dst) >> amount (SHRD dst, src, imm8).
+    mutating func shiftRightDouble(_ dst: Register, _ src: Register, by amount: UInt8, wide: Bool = true) {
+        rex(w: wide, r: src.high, b: dst.high)
+        byte(0x0f); byte(0xac)
+        modrmRegister(src.rawValue, dst)
+        byte(amount)
+    }
+
+    /// rdx:rax = rax * src, signed or unsigned (IMUL/MUL r/m64).
+    mutating func multiplyWide(_ src: Register, signed: Bool) {
+        rex(w: true, b: src.high)
+        byte(0xf7)
+        modrmRegister(signed ? 5 : 4, src)
+    }
+
     /// Byte swap (REV of 64 or 32 bits).
     mutating func bswap(_ dst: Register, wide: Bool = true) {
         rex(w: wide, b: dst.high)
@@ -426,11 +471,7 @@ struct X86Assembler {
 
     /// cmp reg, qword [label] (RIP-relative: an 8-byte slot in the code).
     mutating func compare(_ reg: Register, _ label: Label) {
-        rex(w: true, r: reg.high)
-        byte(0x3b)
-        byte(((reg.rawValue & 7) << 3) | 5)
-        fixups.append((bytes.count, label.id))
-        imm32(0)
+        ripRelative(0x3b, reg, label)
     }
 
     /// call [base + disp]
@@ -471,10 +512,43 @@ struct X86Assembler {
         modrmMemory(src & 7, base, disp)
     }
 
+    /// xmm`dst` = src, upper half zero (MOVQ xmm, r64).
+    mutating func moveToXMM(_ dst: UInt8, _ src: Register) {
+        byte(0x66); rex(w: true, b: src.high); byte(0x0f); byte(0x6e)
+        modrmRegister(dst & 7, src)
+    }
+
+    /// [base + disp] = the low 8 bytes of xmm`src` (MOVQ).
+    mutating func storeXMM64(_ base: Register, _ disp: Int32, _ src: UInt8) {
+        byte(0x66); rex(w: false, b: base.high); byte(0x0f); byte(0xd6)
+        modrmMemory(src & 7, base, disp)
+    }
+
     /// A packed-integer operation xmm`dst` = xmm`dst` OP xmm`src`: 66 0F `opcode` /r (PADDB FC ... PSUBQ FB).
     mutating func packed(_ opcode: UInt8, _ dst: UInt8, _ src: UInt8) {
         byte(0x66); byte(0x0f); byte(opcode)
         byte(0xc0 | ((dst & 7) << 3) | (src & 7))
+    }
+
+    /// The same from the 0F 38 map: 66 0F 38 `opcode` /r (SSE4.1's PMULLD 40, PMOVSXWD 23, PACKUSDW 2B...).
+    mutating func packed38(_ opcode: UInt8, _ dst: UInt8, _ src: UInt8) {
+        byte(0x66); byte(0x0f); byte(0x38); byte(opcode)
+        byte(0xc0 | ((dst & 7) << 3) | (src & 7))
+    }
+
+    /// A shift of every lane of xmm`reg` by an immediate: 66 0F `opcode` /`ext` ib (PSLLW 71/6, PSLLD 72/6,
+    /// PSLLQ 73/6, PSRLW 71/2, PSRLD 72/2, PSRLQ 73/2).
+    mutating func packedShift(_ opcode: UInt8, _ ext: UInt8, _ reg: UInt8, by amount: UInt8) {
+        byte(0x66); byte(0x0f); byte(opcode)
+        byte(0xc0 | ((ext & 7) << 3) | (reg & 7))
+        byte(amount)
+    }
+
+    /// PSHUFD xmm`dst`, xmm`src`, order: each dword of dst = the dword of src that 2 bits of `order` name.
+    mutating func shuffleDwords(_ dst: UInt8, _ src: UInt8, _ order: UInt8) {
+        byte(0x66); byte(0x0f); byte(0x70)
+        byte(0xc0 | ((dst & 7) << 3) | (src & 7))
+        byte(order)
     }
 
     mutating func ret() { byte(0xc3) }
