@@ -170,6 +170,27 @@ struct PluginIntegrationTests {
         }
     }
 
+    /// Memory callbacks under the translator: an instruction that has them is run by the interpreter inside
+    /// translated code, then its callbacks; the counts must be the interpreter's (the reference engine), to
+    /// the access.
+    @Test("mem and hotpages report the same accesses under both engines", arguments: [("mem", "track=rw"), ("hotpages", "n=5")])
+    func memoryCallbacksUnderBothEngines(name: String, argument: String) async throws {
+        let environment = try GuestTestEnvironment.require()
+        let plugins = try await SamplePlugins.get()
+        let elf = environment.guests.appendingPathComponent("sort-O2.elf").path
+        var outputs: [String] = []
+        for engine in ["interp", "jit"] {
+            let run = try await runEmud(environment, ["run", "--engine", engine, "--icount", "0",
+                                                      "--plugin", "\(plugins.path(name)),\(argument)", elf])
+            #expect(run.process.status == 0 && !run.process.timedOut, "\(engine): \(run.process.ending)\n\(run.standardError)")
+            outputs.append(run.pluginOutput(id: 1) ?? "")
+        }
+        if name == "mem" {
+            #expect(number(in: outputs[0], after: "mem: loads ").map { $0 > 10_000 } == true, "\(outputs[0])")
+        }
+        #expect(!outputs[0].isEmpty && outputs[0] == outputs[1], "interp:\n\(outputs[0])\njit:\n\(outputs[1])")
+    }
+
     /// Reads a drcov log as coverage tools do: the text header, one module, then `count` 8-byte entries
     /// (uint32 offset, uint16 size, uint16 module id), each inside the module.
     func checkDrcov(_ url: URL, module: String) throws {
