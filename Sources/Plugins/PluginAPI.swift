@@ -237,9 +237,9 @@ enum RegisterNames {
         case "sp": return s.x[31]
         case "lr": return s.x[30]
         case "fp": return s.x[29]
-        case "pc": return s.pc
-        case "cpsr", "pstate": return UInt64(s.pstate)
-        case "nzcv": return UInt64(s.nzcv)
+        case "pc": return cpu.observedPC
+        case "cpsr", "pstate": return UInt64(s.pstate & 0x0fff_ffff | cpu.observedNZCV)
+        case "nzcv": return UInt64(cpu.observedNZCV)
         case "fpsr": return UInt64(s.fpsr)
         case "fpcr": return UInt64(s.fpcr)
         case "sp_el0": return s.bankedSP(el: 0)

@@ -16,6 +16,8 @@ import CCodeMemory
 struct BlockCompiler {
     typealias R = X86Assembler.Register
     var asm = X86Assembler()
+    /// The vCPU whose code this compiler makes (the first argument of plugin exec callbacks).
+    var cpuIndex: UInt32 = 0
     /// Operations compiled and delegated, over the compiler's life (`monitor info jit`).
     var compiledOps: UInt64 = 0
     var delegatedOps: UInt64 = 0
@@ -80,7 +82,7 @@ struct BlockCompiler {
     }
 
     /// A plugin hook to compile before an instruction: an inline add or store to a scoreboard address already
-    /// resolved for the vCPU, or an exec callback (called through `jitHookHelper`).
+    /// resolved for the vCPU, or an exec callback (called directly, see `emitHook`).
     struct Hook {
         var instruction: Int
         var store = false
@@ -285,14 +287,21 @@ struct BlockCompiler {
         }
     }
 
-    /// A hook before an instruction: as the interpreter runs it (an exec callback sees this instruction's PC).
+    /// A hook before an instruction: as the interpreter runs it. An exec callback is called directly with the
+    /// vCPU index and its userdata; while it runs, the context holds the instruction's PC and says so
+    /// (`hookActive`), so a plugin reading PC or NZCV sees what the interpreter would show (`VCPU.observedPC`).
     private mutating func emitHook(_ hook: Hook, pc: UInt64) {
         if hook.callback != 0 {
-            asm.mov(.rdi, .r12)
-            asm.mov(.rsi, immediate: hook.callback)
-            asm.mov(.rdx, immediate: hook.userdata)
-            asm.mov(.rcx, immediate: pc)
-            asm.call(.r12, JITSlot.offset(JITSlot.hook))
+            asm.mov(.rax, immediate: pc)
+            asm.store(.r12, JITSlot.offset(JITSlot.hookPC), .rax)
+            asm.mov(.rax, immediate: 1)
+            asm.store(.r12, JITSlot.offset(JITSlot.hookActive), .rax)
+            asm.mov(.rdi, immediate: UInt64(cpuIndex))
+            asm.mov(.rsi, immediate: hook.userdata)
+            asm.mov(.rax, immediate: hook.callback)
+            asm.call(.rax)
+            asm.alu(.xor, .rax, .rax, wide: false)
+            asm.store(.r12, JITSlot.offset(JITSlot.hookActive), .rax)
             return
         }
         asm.mov(.rax, immediate: hook.target)

@@ -47,8 +47,9 @@ enum JITSlot {
     static let linkSlot: Int32 = 18
     /// The vector register file `CPUState.v` (two 8-byte halves per register).
     static let v: Int32 = 19
-    /// `jitHookHelper`: a plugin's exec callback.
-    static let hook: Int32 = 20
+    /// While a plugin's exec callback runs from translated code (`hookActive` non-zero): the PC of the
+    /// instruction it runs before. NZCV is in `nzcv`. `VCPU.observedPC` and `observedNZCV` read them there.
+    static let hookPC: Int32 = 20
     /// The executable address of the indirect-branch cache of the block that just returned after missing it
     /// (0: none), for the vCPU to fill (`JITState.linkIndirect`). The vCPU clears it before each call.
     static let indirectCache: Int32 = 21
@@ -56,7 +57,8 @@ enum JITSlot {
     static let modeBits: Int32 = 22
     /// `jitMemoryStepHelper`: one instruction with plugin memory callbacks, through the interpreter.
     static let memoryStep: Int32 = 23
-    static let count = 24
+    static let hookActive: Int32 = 24
+    static let count = 25
 
     static func offset(_ slot: Int32) -> Int32 { slot &* 8 }
 }
@@ -103,17 +105,3 @@ let jitFPHelper: JITOperationFunction = { context, op in
     }
 }
 
-/// Calls a plugin's exec callback before instruction `pc` runs, with the vCPU's state as the interpreter would
-/// show it (PC, NZCV, instruction count).
-typealias JITHookFunction = @convention(c) (UnsafeMutablePointer<UInt64>, UnsafeRawPointer, UnsafeMutableRawPointer?, UInt64) -> Void
-
-let jitHookHelper: JITHookFunction = { context, callback, userdata, pc in
-    guard let raw = UnsafeMutableRawPointer(bitPattern: UInt(context[Int(JITSlot.vcpu)])) else { return }
-    Unmanaged<VCPU>.fromOpaque(raw)._withUnsafeGuaranteedRef { cpu in
-        cpu.state.nzcv = UInt32(truncatingIfNeeded: context[Int(JITSlot.nzcv)])
-        cpu.instructionsExecuted &+= context[Int(JITSlot.executed)]
-        context[Int(JITSlot.executed)] = 0
-        cpu.state.pc = pc
-        unsafeBitCast(callback, to: ExecCallback.self)(UInt32(truncatingIfNeeded: cpu.index), userdata)
-    }
-}

@@ -98,7 +98,6 @@ final class JITState {
         context[Int(JITSlot.step)] = address(unsafeBitCast(jitStepHelper, to: UnsafeRawPointer.self))
         context[Int(JITSlot.simd)] = address(unsafeBitCast(jitSIMDHelper, to: UnsafeRawPointer.self))
         context[Int(JITSlot.fp)] = address(unsafeBitCast(jitFPHelper, to: UnsafeRawPointer.self))
-        context[Int(JITSlot.hook)] = address(unsafeBitCast(jitHookHelper, to: UnsafeRawPointer.self))
         context[Int(JITSlot.memoryStep)] = address(unsafeBitCast(jitMemoryStepHelper, to: UnsafeRawPointer.self))
         context[Int(JITSlot.attention)] = address(vcpu.attentionStorage)
         statistics.codeBytesCapacity = codeCapacity
@@ -114,6 +113,7 @@ final class JITState {
         let started = DispatchTime.now().uptimeNanoseconds
         defer { statistics.compileNanoseconds &+= DispatchTime.now().uptimeNanoseconds &- started }
         let before = (compiler.compiledOps, compiler.delegatedOps)
+        compiler.cpuIndex = UInt32(truncatingIfNeeded: cpu)
         // The block's instrumentation, with each scoreboard address resolved for this vCPU.
         var hooks: [BlockCompiler.Hook] = []
         var memoryHooked = Set<Int>()
@@ -218,6 +218,21 @@ extension VCPU {
         jitContext = state.context
         jitCode = state.code.executable
         return true
+    }
+
+    /// The PC a plugin callback sees: under the translator an exec callback runs inside translated code, which
+    /// leaves the instruction's PC in the context instead of `CPUState.pc`.
+    public var observedPC: UInt64 {
+        if let context = jitContext, context[Int(JITSlot.hookActive)] != 0 { return context[Int(JITSlot.hookPC)] }
+        return state.pc
+    }
+
+    /// NZCV as a plugin callback sees it (in the context while translated code runs one).
+    public var observedNZCV: UInt32 {
+        if let context = jitContext, context[Int(JITSlot.hookActive)] != 0 {
+            return UInt32(truncatingIfNeeded: context[Int(JITSlot.nzcv)])
+        }
+        return state.nzcv
     }
 
     /// The translator's figures, nil when this vCPU interprets.

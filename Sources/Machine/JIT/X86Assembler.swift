@@ -474,6 +474,13 @@ struct X86Assembler {
         ripRelative(0x3b, reg, label)
     }
 
+    /// call reg
+    mutating func call(_ target: Register) {
+        rex(w: false, b: target.high)
+        byte(0xff)
+        modrmRegister(2, target)
+    }
+
     /// call [base + disp]
     mutating func call(_ base: Register, _ disp: Int32) {
         rex(w: false, b: base.high)
