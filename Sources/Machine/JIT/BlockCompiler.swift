@@ -2,9 +2,11 @@ import CCodeMemory
 
 /// Compiles one translated block's operations to x86-64.
 ///
-/// The generated function keeps no guest state in host registers between operations: every operation reads its
-/// sources from the register file and writes its result back (rbx holds the file's address, r12 the context's).
-/// That makes every operation boundary a precise state, so an operation the compiler does not know simply
+/// The generated function keeps the register file current at every operation boundary: every operation writes
+/// its result back to the file (rbx holds the file's address, r12 the context's), and reads its sources from it or,
+/// for the three registers the block names most, from host registers that mirror them (r14, r15, rbp: written
+/// through, loaded again after any call that may write guest registers). That makes every operation boundary a
+/// precise state, so an operation the compiler does not know simply
 /// becomes a call to the interpreter's implementation of it (`jitStepHelper`), and a memory access whose fast path
 /// misses calls the same helper for the whole operation, which then faults, logs, or writes code exactly as the
 /// interpreter does.
@@ -18,6 +20,17 @@ struct BlockCompiler {
     var asm = X86Assembler()
     /// The vCPU whose code this compiler makes (the first argument of plugin exec callbacks).
     var cpuIndex: UInt32 = 0
+    /// The guest registers (register-file slots) held in host registers in the block being compiled, and
+    /// which: `cached[k]` lives in `cacheRegisters[k]`. Write-through: `storeX` writes the file and the host
+    /// register, so the file is always current for the interpreter's code, exits and faults; after any call
+    /// that may write guest registers (a step of the interpreter, a SIMD&FP operation) they are loaded again.
+    private var cached: [UInt8] = []
+    static let cacheRegisters: [R] = [.r14, .r15, .rbp]
+    /// The A64 condition of a B.cond that directly follows the operation being compiled (nil: none), and
+    /// whether the operation left that condition's outcome in dl (taken from the host flags it set).
+    private var followingCondition: UInt8? = nil
+    private var conditionInDL = false
+    private var conditionReady = false
     /// Operations compiled and delegated, over the compiler's life (`monitor info jit`).
     var compiledOps: UInt64 = 0
     var delegatedOps: UInt64 = 0
@@ -52,7 +65,8 @@ struct BlockCompiler {
 
     /// The prologue every block starts with; translated code jumps from block to block just past it.
     private mutating func prologue() {
-        asm.push(.rbx); asm.push(.r12); asm.push(.r13)
+        asm.push(.rbx); asm.push(.r12); asm.push(.r13); asm.push(.rbp); asm.push(.r14); asm.push(.r15)
+        asm.alu(.sub, .rsp, immediate: 8)  // calls from the block need rsp 16-byte aligned
         asm.mov(.r12, .rdi)
         asm.load(.rbx, .r12, JITSlot.offset(JITSlot.x))
         asm.load(.r13, .r12, JITSlot.offset(JITSlot.v))
@@ -109,6 +123,8 @@ struct BlockCompiler {
         // Linked entry: the context says which block runs (for jitStep and for the vCPU afterwards).
         asm.mov(.rax, immediate: UInt64(UInt(bitPattern: block)))
         asm.store(.r12, JITSlot.offset(JITSlot.block), .rax)
+        chooseCachedRegisters(ops, count: count)
+        reloadCachedRegisters()
         var ending = Emitted.compiled
         var nextHook = 0
         if fold {
@@ -121,8 +137,14 @@ struct BlockCompiler {
             for sum in sums { emitHook(Hook(instruction: 0, target: sum.target, value: sum.value), pc: pc) }
             nextHook = hooks.count
         }
+        var hooked = Set<Int>()
+        if !fold { for h in hooks { hooked.insert(h.instruction) } }
         for i in 0..<count {
             instructionOffsets.append(asm.count)
+            conditionReady = conditionInDL
+            conditionInDL = false
+            followingCondition = i + 1 < count && ops[i + 1].code == .bcond && !hooked.contains(i + 1)
+                && !memoryHooked.contains(i) ? ops[i + 1].a : nil
             while nextHook < hooks.count && hooks[nextHook].instruction <= i {
                 emitHook(hooks[nextHook], pc: pc &+ UInt64(i) &* 4)
                 nextHook += 1
@@ -202,7 +224,8 @@ struct BlockCompiler {
             links.append((slot, giveBack))  // an unlinked slot returns as the budget checks do
         }
         asm.bind(epilogue)
-        asm.pop(.r13); asm.pop(.r12); asm.pop(.rbx)
+        asm.alu(.add, .rsp, immediate: 8)
+        asm.pop(.r15); asm.pop(.r14); asm.pop(.rbp); asm.pop(.r13); asm.pop(.r12); asm.pop(.rbx)
         asm.ret()
         asm.bind(leftEarly)
         asm.mov(.rax, immediate: 1)
@@ -318,6 +341,7 @@ struct BlockCompiler {
         asm.mov(.rdi, .r12)
         asm.mov(.rsi, immediate: UInt64(i))
         asm.call(.r12, JITSlot.offset(helper))
+        reloadCachedRegisters()
         asm.test(.rax, .rax, wide: false)
         asm.jump(.notEqual, leftEarly)
     }
@@ -325,10 +349,36 @@ struct BlockCompiler {
     // MARK: register file and context
 
     mutating func loadX(_ r: R, _ slot: UInt8, wide: Bool = true) {
-        asm.load(r, .rbx, Int32(slot) &* 8, wide: wide)
+        if let k = cached.firstIndex(of: slot) {
+            asm.mov(r, Self.cacheRegisters[k], wide: wide)
+        } else {
+            asm.load(r, .rbx, Int32(slot) &* 8, wide: wide)
+        }
     }
     mutating func storeX(_ slot: UInt8, _ r: R) {
         asm.store(.rbx, Int32(slot) &* 8, r)
+        if let k = cached.firstIndex(of: slot) { asm.mov(Self.cacheRegisters[k], r) }
+    }
+
+    /// Up to three register-file slots the block's operations name most often (a count over the operand
+    /// fields: an operation whose fields are not X registers only makes the choice less useful, never wrong).
+    private mutating func chooseCachedRegisters(_ ops: UnsafePointer<Op>, count: Int) {
+        var uses = [Int](repeating: 0, count: 34)
+        for i in 0..<count {
+            let op = ops[i]
+            switch op.code {
+            case .simd, .fp, .fmovToGeneral, .fmovFromGeneral, .vldst: continue
+            default: break
+            }
+            for slot in [op.n, op.m] where Int(slot) < uses.count { uses[Int(slot)] += 1 }
+        }
+        cached = (0..<uses.count).filter { uses[$0] >= 2 }.sorted { (uses[$0], $1) > (uses[$1], $0) }
+            .prefix(Self.cacheRegisters.count).map { UInt8($0) }
+    }
+
+    /// Loads every cached guest register from the register file (at the block's entry, and after calls).
+    private mutating func reloadCachedRegisters() {
+        for (k, slot) in cached.enumerated() { asm.load(Self.cacheRegisters[k], .rbx, Int32(slot) &* 8) }
     }
     mutating func loadContext(_ r: R, _ slot: Int32) {
         asm.load(r, .r12, JITSlot.offset(slot))
@@ -342,7 +392,8 @@ struct BlockCompiler {
     /// With LAHF: AH = SF:ZF:0:AF:0:PF:1:CF and SETO AL give SF, ZF, CF, OF at bits 15, 14, 8, 0 of EAX (the
     /// rest masked off); multiplying by 2^16 + 2^21 + 2^28 puts copies of them at bits 31, 30, 29 and 28 with
     /// no two copies meeting below bit 32 (so no carries reach 28-31), which is N, Z, C (of an add) and V.
-    private mutating func storeArithmeticFlags(subtract: Bool) {
+    private mutating func storeArithmeticFlags(subtract: Bool, fusable: Bool = true) {
+        if fusable { captureFollowingCondition(subtract ? .subtract : .add) }
         guard Self.hostHasLAHF else {
             asm.set(.sign, .r8)
             asm.set(.equal, .r9)
@@ -364,6 +415,7 @@ struct BlockCompiler {
 
     /// NZCV of a logical result (C = V = 0) from the host flags of a TEST of it. Keeps rax; clobbers r8, r9.
     private mutating func storeLogicalFlags() {
+        captureFollowingCondition(.logical)
         guard Self.hostHasLAHF else {
             asm.set(.sign, .r8)
             asm.set(.equal, .r9)
@@ -376,6 +428,41 @@ struct BlockCompiler {
         asm.shift(.shl, .rax, by: 16, wide: false)
         asm.store(.r12, JITSlot.offset(JITSlot.nzcv), .rax)
         asm.mov(.rax, .r8)
+    }
+
+    enum FlagSource { case add, subtract, logical }
+
+    /// When a B.cond follows, its outcome from the host flags the operation just set, into dl (1: taken), before
+    /// NZCV is composed (which clobbers the flags): the branch then tests dl instead of decoding NZCV.
+    private mutating func captureFollowingCondition(_ source: FlagSource) {
+        guard let cond = followingCondition, let cc = Self.hostCondition(cond, source) else { return }
+        asm.set(cc, .rdx)
+        conditionInDL = true
+    }
+
+    /// The x86 condition that holds exactly when A64 condition `cond` does, after the host operation that set
+    /// NZCV's flags (x86 CF is the borrow of a subtract, A64 C its complement; TEST leaves OF = CF = 0, as a
+    /// logical operation's C = V = 0), or nil when no single x86 condition does.
+    static func hostCondition(_ cond: UInt8, _ source: FlagSource) -> X86Assembler.Condition? {
+        switch (cond & 15, source) {
+        case (0, _): return .equal
+        case (1, _): return .notEqual
+        case (2, .subtract): return .aboveOrEqual
+        case (2, .add): return .below
+        case (3, .subtract): return .below
+        case (3, .add): return .aboveOrEqual
+        case (4, _): return .sign
+        case (5, _): return .notSign
+        case (6, .subtract), (6, .add): return .overflow
+        case (7, .subtract), (7, .add): return .noOverflow
+        case (8, .subtract): return .above
+        case (9, .subtract): return .belowOrEqual
+        case (10, _): return .greaterOrEqual
+        case (11, _): return .less
+        case (12, _): return .greater
+        case (13, _): return .lessOrEqual
+        default: return nil
+        }
     }
 
     private mutating func composeFlags(withCarryAndOverflow: Bool) {
@@ -694,7 +781,7 @@ struct BlockCompiler {
             }
             let add = op.f & OpFlags.invert != 0
             asm.alu(add ? .add : .sub, .rax, .rcx, wide: sf)
-            storeArithmeticFlags(subtract: !add)
+            storeArithmeticFlags(subtract: !add, fusable: false)
             asm.jump(done)
             asm.bind(otherwise)
             asm.mov(.rax, immediate: UInt64(op.s & 15) << 28)
@@ -835,6 +922,13 @@ struct BlockCompiler {
             asm.jump(exit(to: op.imm2))
             return .branch
         case .bcond:
+            if conditionReady {
+                // The operation before left this condition's outcome in dl.
+                asm.test(.rdx, .rdx, wide: false)
+                asm.jump(.notEqual, exit(to: op.imm))
+                asm.jump(exit(to: op.imm2))
+                return .branch
+            }
             testCondition(op.a)
             asm.jump(.below, exit(to: op.imm))
             asm.jump(exit(to: op.imm2))
@@ -872,6 +966,7 @@ struct BlockCompiler {
             asm.mov(.rdi, .r12)
             asm.mov(.rsi, immediate: UInt64(UInt(bitPattern: address)))
             asm.call(.r12, JITSlot.offset(op.code == .fp ? JITSlot.fp : JITSlot.simd))
+            reloadCachedRegisters()  // FMOV, FCVTZS and friends write X registers
             return .call
         default:
             return .delegate
