@@ -209,10 +209,7 @@ struct BlockCompiler {
             asm.alu(.add, memory: .r12, JITSlot.offset(JITSlot.executed), immediate: Int32(count))
             asm.alu(.cmp, memory: .r12, JITSlot.offset(JITSlot.chainBlocked), immediate: 0)
             asm.jump(.notEqual, unlinked)
-            emitChainChecks(giveBack: giveBack)
-            asm.jumpThrough(slot)
-            asm.bind(giveBack)
-            asm.alu(.add, memory: .r12, JITSlot.offset(JITSlot.budget), immediate: 1)
+            emitChainedJump(giveBack: giveBack) { $0.jumpThrough(slot) }
             asm.bind(unlinked)
             asm.lea(.rax, slot)
             asm.store(.r12, JITSlot.offset(JITSlot.linkSlot), .rax)
@@ -239,15 +236,19 @@ struct BlockCompiler {
         return Compiled(bytes: asm.bytes, links: links.map { (asm.position(of: $0.0), asm.position(of: $0.1)) })
     }
 
-    /// `VCPU.chainedBlock`'s budget and attention checks before going on to a linked block: takes one from the
-    /// timer-poll budget and jumps to `giveBack` (which returns it) when it is spent or the attention word is set.
-    private mutating func emitChainChecks(giveBack: X86Assembler.Label) {
+    /// Going on to a linked block after `VCPU.chainedBlock`'s budget and attention checks: takes one from the
+    /// timer-poll budget and emits `jump` unless the budget is spent or the attention word is set; then binds
+    /// `giveBack`, where those cases return the budget taken and fall through to the caller's return path.
+    private mutating func emitChainedJump(giveBack: X86Assembler.Label, _ jump: (inout X86Assembler) -> Void) {
         asm.alu(.sub, memory: .r12, JITSlot.offset(JITSlot.budget), immediate: 1)
         asm.jump(.lessOrEqual, giveBack)
         loadContext(.rax, JITSlot.attention)
         asm.load(.rax, .rax, 0, wide: false)
         asm.test(.rax, .rax, wide: false)
         asm.jump(.notEqual, giveBack)
+        jump(&asm)
+        asm.bind(giveBack)
+        asm.alu(.add, memory: .r12, JITSlot.offset(JITSlot.budget), immediate: 1)
     }
 
     /// The end of a block that ends in BR, BLR or RET (the target is in the context's nextPC): count the block,
@@ -276,10 +277,7 @@ struct BlockCompiler {
         asm.bind(way0)
         asm.lea(.rcx, entry0)
         asm.bind(check)
-        emitChainChecks(giveBack: giveBack)
-        asm.jumpThrough(.rcx, 0)
-        asm.bind(giveBack)
-        asm.alu(.add, memory: .r12, JITSlot.offset(JITSlot.budget), immediate: 1)
+        emitChainedJump(giveBack: giveBack) { $0.jumpThrough(.rcx, 0) }
         asm.bind(miss)
         asm.lea(.rax, key0)
         asm.store(.r12, JITSlot.offset(JITSlot.indirectCache), .rax)
